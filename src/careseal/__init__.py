@@ -1,0 +1,3 @@
+"""CareSeal: a self-hosted secure email gateway for clinics."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,1 @@
+"""Staff accounts and the sender addresses each may use."""

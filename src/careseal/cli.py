@@ -1,0 +1,209 @@
+"""The ``careseal`` command."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import sys
+from pathlib import Path
+
+from careseal import config as careseal_config
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    try:
+        return int(args.handler(args))
+    except careseal_config.ConfigError as error:
+        print(f"careseal: invalid configuration: {error}", file=sys.stderr)
+        return 78  # EX_CONFIG
+    except KeyboardInterrupt:
+        return 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="careseal", description="Secure email gateway for clinics.")
+    parser.add_argument("--config", help="configuration file (default: $CARESEAL_CONFIG, then ./careseal.toml)")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    init = commands.add_parser("init", help="create a new instance in a folder")
+    init.add_argument("--dir", required=True, type=Path, help="folder for configuration, keys and data")
+    init.add_argument("--hostname", required=True, help="the gateway's host name (EHLO name and MX domain)")
+    init.add_argument("--admin-email", required=True, help="address of the first staff account")
+    init.add_argument("--admin-password", help="its password (default: generate one and print it once)")
+    init.add_argument("--submission-listen", default="0.0.0.0:587", help="address:port of the submission port")
+    init.add_argument("--mx-listen", default="0.0.0.0:25", help="address:port of the inbound MX")
+    init.add_argument("--web-listen", default="127.0.0.1:8025", help="address:port of the web process")
+    init.add_argument("--database-url", default="sqlite:careseal.db", help="database URL written to the file")
+    init.set_defaults(handler=_init)
+
+    run = commands.add_parser("run", help="run the gateway in the foreground")
+    run.add_argument("--role", choices=("all", "submission", "mx", "web", "worker"), default="all",
+                     help="which part to run (default: all, each in its own process)")
+    run.set_defaults(handler=_run)
+
+    send = commands.add_parser("send", help="queue a message from a file or standard input, like sendmail")
+    send.add_argument("--from", dest="sender", required=True, help="envelope sender address")
+    send.add_argument("--to", dest="recipients", required=True, action="append", help="recipient (repeatable)")
+    send.add_argument("file", nargs="?", type=Path, help="message file (default: standard input)")
+    send.set_defaults(handler=_send)
+
+    queue = commands.add_parser("queue", help="inspect the queue")
+    queue_commands = queue.add_subparsers(dest="queue_command", required=True, metavar="SUBCOMMAND")
+    listing = queue_commands.add_parser("list", help="list deliveries not yet finished")
+    listing.add_argument("--json", action="store_true", help="print JSON with every attempt's evidence")
+    listing.add_argument("--all", action="store_true", help="include delivered and failed deliveries")
+    listing.set_defaults(handler=_queue_list)
+
+    staff = commands.add_parser("staff", help="manage staff accounts")
+    staff_commands = staff.add_subparsers(dest="staff_command", required=True, metavar="SUBCOMMAND")
+    add = staff_commands.add_parser("add", help="create a staff account that may submit mail")
+    add.add_argument("email", help="the account's address, also its login name")
+    add.add_argument("--password", help="its password (default: generate one and print it once)")
+    add.add_argument("--sender-domain", action="append", default=[],
+                     help="a domain whose every address the account may send as (repeatable)")
+    add.set_defaults(handler=_staff_add)
+    return parser
+
+
+def _setup_django(args: argparse.Namespace) -> careseal_config.Config:
+    """Load the configuration (raising ConfigError), point Django at it and set up logging."""
+    path = careseal_config.find_config_path(args.config)
+    config = careseal_config.load(path)
+    os.environ["CARESEAL_CONFIG"] = str(path)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "careseal.settings")
+    import django
+
+    django.setup()
+    return config
+
+
+def _init(args: argparse.Namespace) -> int:
+    from careseal import instance
+
+    password = args.admin_password
+    generated = password is None
+    if generated:
+        password = secrets.token_urlsafe(18)
+    options = instance.InitOptions(
+        directory=args.dir, hostname=args.hostname, admin_email=args.admin_email, admin_password=password,
+        submission_listen=args.submission_listen, mx_listen=args.mx_listen, web_listen=args.web_listen,
+        database_url=args.database_url,
+    )
+    try:
+        config_path = instance.write_files(options)
+    except FileExistsError as error:
+        print(f"careseal: {error}", file=sys.stderr)
+        return 1
+    args.config = str(config_path)
+    _setup_django(args)
+
+    from django.core.management import call_command
+
+    call_command("migrate", interactive=False, verbosity=0)
+    _create_staff(args.admin_email, password, superuser=True, domains=[])
+    print(f"Created instance at {config_path.parent}")
+    print(f"  configuration: {config_path}")
+    print(f"  staff account: {args.admin_email}")
+    if generated:
+        print(f"  password (shown once): {password}")
+    print(f"Start it with: careseal --config {config_path} run")
+    return 0
+
+
+def _create_staff(email: str, password: str, *, superuser: bool, domains: list[str]) -> None:
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.password_validation import validate_password
+    from django.core.exceptions import ValidationError
+
+    from careseal.accounts.models import SenderDomain
+
+    user_model = get_user_model()
+    try:
+        validate_password(password, user_model(username=email, email=email))
+    except ValidationError as error:
+        raise SystemExit("careseal: password rejected: " + " ".join(error.messages)) from None
+    if user_model.objects.filter(username=email).exists():
+        raise SystemExit(f"careseal: a staff account {email} already exists")
+    user = user_model.objects.create_user(username=email, email=email, password=password,
+                                          is_staff=True, is_superuser=superuser)
+    for domain in domains:
+        SenderDomain.objects.create(user=user, domain=domain)
+
+
+def _run(args: argparse.Namespace) -> int:
+    config = _setup_django(args)
+    from careseal import logs, roles
+
+    logs.configure(config.logging.level, config.logging.format, args.role)
+    if args.role == "mx":
+        print("careseal: the mx role is not available in this version", file=sys.stderr)
+        return 2
+    if args.role == "all":
+        from django.core.management import call_command
+
+        # Apply migrations a new version brings before any role touches the database.
+        call_command("migrate", interactive=False, verbosity=0)
+        return roles.supervise(config.path)
+    return roles.run_role(args.role)
+
+
+def _send(args: argparse.Namespace) -> int:
+    config = _setup_django(args)
+    from careseal.mail.addresses import domain_of
+    from careseal.mail.headers import add_submission_headers, received_header
+    from careseal.mail.lines import fold_long_lines
+    from careseal.queue import store
+    from careseal.queue.models import new_queue_id
+
+    for address in [args.sender, *args.recipients]:
+        if not domain_of(address) or any(c in address for c in " <>\r\n"):
+            print(f"careseal: invalid address: {address!r}", file=sys.stderr)
+            return 2
+    raw = args.file.read_bytes() if args.file else sys.stdin.buffer.read()
+    raw = raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+    queue_id = new_queue_id()
+    raw = fold_long_lines(raw)
+    raw, message_id = add_submission_headers(raw, hostname=config.hostname, received=received_header(
+        helo="localhost", peer_ip="127.0.0.1", hostname=config.hostname, protocol="local",
+        tls="careseal send", queue_id=queue_id))
+    store.accept(store.Submission(
+        content=raw, envelope_sender=args.sender, recipients=args.recipients, message_id=message_id,
+        smtputf8=not all(a.isascii() for a in [args.sender, *args.recipients]),
+        body_8bit=not raw.isascii(), queue_id=queue_id,
+    ))
+    print(queue_id)
+    return 0
+
+
+def _queue_list(args: argparse.Namespace) -> int:
+    _setup_django(args)
+    from careseal.queue.listing import deliveries, format_table
+
+    rows = deliveries(include_finished=args.all)
+    if args.json:
+        json.dump(rows, sys.stdout, indent=2, default=str)
+        sys.stdout.write("\n")
+    else:
+        sys.stdout.write(format_table(rows))
+    return 0
+
+
+def _staff_add(args: argparse.Namespace) -> int:
+    _setup_django(args)
+    password = args.password or secrets.token_urlsafe(18)
+    _create_staff(args.email, password, superuser=False, domains=args.sender_domain)
+    print(f"Created staff account {args.email}")
+    if not args.password:
+        print(f"  password (shown once): {password}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,444 @@
+"""Load and validate the CareSeal TOML configuration.
+
+The file is the operator contract: every key has a default except ``hostname``,
+and every problem is reported as a :class:`ConfigError` that names the key and
+what is wrong with it, so start-up stops with a message an operator can act on.
+``CARESEAL_DATABASE_URL`` and ``CARESEAL_STORAGE_URL`` override the file.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+DEFAULT_CONFIG_NAME = "careseal.toml"
+
+POLICIES = ("verified-tls",)
+PLANNED_POLICIES = ("tls-or-escrow", "escrow", "plain-consented")
+
+# In the spirit of Postfix: first retry after about 5 minutes, backing off
+# to about an hour between attempts, give up after 5 days in the queue.
+DEFAULT_RETRY_SCHEDULE = (300, 600, 1200, 2400, 3600)
+DEFAULT_MAX_QUEUE_AGE = 5 * 86400
+
+_DURATION = re.compile(r"^\s*(\d+)\s*([smhd]?)\s*$")
+_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+_HOSTNAME = re.compile(
+    r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)"
+    r"(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$"
+)
+
+
+class ConfigError(Exception):
+    """An invalid or missing configuration value, named by its dotted key."""
+
+    def __init__(self, key: str, problem: str) -> None:
+        super().__init__(f"{key}: {problem}")
+        self.key = key
+        self.problem = problem
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A host and TCP port, as written ``host:port`` or ``[v6]:port``."""
+
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class DatabaseConfig:
+    url: str
+    engine: str  # "sqlite" or "postgresql"
+    name: str
+    user: str = ""
+    password: str = ""
+    host: str = ""
+    port: int | None = None
+
+
+@dataclass(frozen=True)
+class StorageConfig:
+    url: str
+    path: Path
+    min_free_bytes: int
+
+
+@dataclass(frozen=True)
+class SubmissionConfig:
+    listen: Endpoint
+    tls_cert: Path
+    tls_key: Path
+    max_message_size: int
+    max_recipients: int
+
+
+@dataclass(frozen=True)
+class MXConfig:
+    listen: Endpoint
+    domains: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class WebConfig:
+    listen: Endpoint
+
+
+@dataclass(frozen=True)
+class DeliveryConfig:
+    policy: str
+    ca_file: Path | None
+    routes: dict[str, Endpoint]
+    port: int
+    concurrency: int
+    retry_schedule: tuple[int, ...]
+    max_queue_age: int
+    lease: int
+    timeout: int
+
+
+@dataclass(frozen=True)
+class DNSConfig:
+    nameservers: tuple[Endpoint, ...]
+    timeout: float
+
+
+@dataclass(frozen=True)
+class LoggingConfig:
+    level: str
+    format: str
+
+
+@dataclass(frozen=True)
+class Config:
+    """A validated configuration; paths are absolute."""
+
+    path: Path
+    hostname: str
+    public_url: str
+    data_dir: Path
+    database: DatabaseConfig
+    storage: StorageConfig
+    keys_dir: Path
+    submission: SubmissionConfig
+    mx: MXConfig
+    web: WebConfig
+    delivery: DeliveryConfig
+    dns: DNSConfig
+    logging: LoggingConfig
+    secret_key: str = field(repr=False, default="")
+
+
+def find_config_path(explicit: str | None = None) -> Path:
+    """Return the configuration path: *explicit*, then ``$CARESEAL_CONFIG``, then ``./careseal.toml``."""
+    if explicit:
+        return Path(explicit).resolve()
+    from_env = os.environ.get("CARESEAL_CONFIG")
+    if from_env:
+        return Path(from_env).resolve()
+    return Path(DEFAULT_CONFIG_NAME).resolve()
+
+
+def load(path: Path) -> Config:
+    """Read and validate the file at *path*; raise :class:`ConfigError` on any problem."""
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError("config", f"file not found: {path} (create one with 'careseal init')") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError("config", f"invalid TOML in {path}: {error}") from None
+    return parse(raw, path)
+
+
+def parse(raw: dict[str, Any], path: Path) -> Config:
+    """Validate a decoded TOML document; relative paths resolve against *path*'s folder."""
+    base = path.parent.resolve()
+    _reject_unknown(raw, "", {
+        "hostname", "public_url", "data_dir", "secret_key_file", "database", "storage", "keys",
+        "submission", "mx", "web", "delivery", "dns", "logging",
+    })
+
+    hostname = _hostname(_get(raw, "hostname", str, required=True), "hostname")
+    public_url = _get(raw, "public_url", str, default=f"https://{hostname}")
+    if urlsplit(public_url).scheme not in ("http", "https"):
+        raise ConfigError("public_url", f"must be an http or https URL, got {public_url!r}")
+    data_dir = _path(base, _get(raw, "data_dir", str, default="."))
+
+    secret_key_file = _path(base, _get(raw, "secret_key_file", str, default="keys/secret_key"))
+    secret_key = ""
+    if secret_key_file.exists():
+        secret_key = secret_key_file.read_text(encoding="ascii").strip()
+
+    return Config(
+        path=path.resolve(),
+        hostname=hostname,
+        public_url=public_url.rstrip("/"),
+        data_dir=data_dir,
+        database=_database(_table(raw, "database"), base),
+        storage=_storage(_table(raw, "storage"), base),
+        keys_dir=_path(base, _get(_table(raw, "keys"), "dir", str, default="keys", key="keys.dir")),
+        submission=_submission(_table(raw, "submission"), base),
+        mx=_mx(_table(raw, "mx"), hostname),
+        web=WebConfig(listen=_endpoint(
+            _get(_table(raw, "web"), "listen", str, default="127.0.0.1:8025", key="web.listen"),
+            "web.listen")),
+        delivery=_delivery(_table(raw, "delivery"), base),
+        dns=_dns(_table(raw, "dns")),
+        logging=_logging(_table(raw, "logging")),
+        secret_key=secret_key,
+    )
+
+
+def _database(table: dict[str, Any], base: Path) -> DatabaseConfig:
+    _reject_unknown(table, "database", {"url"})
+    url = os.environ.get("CARESEAL_DATABASE_URL") or _get(
+        table, "url", str, default="sqlite:careseal.db", key="database.url")
+    return parse_database_url(url, base)
+
+
+def parse_database_url(url: str, base: Path) -> DatabaseConfig:
+    """Parse ``sqlite:///path`` (relative to *base* unless absolute) or ``postgresql://...``."""
+    parts = urlsplit(url)
+    if parts.scheme == "sqlite":
+        # sqlite:///var/lib/careseal/careseal.db is absolute; sqlite:careseal.db is
+        # relative to the configuration file's folder.
+        if not parts.path or parts.netloc:
+            raise ConfigError("database.url", f"expected sqlite:///absolute/path or sqlite:relative/path, got {url!r}")
+        return DatabaseConfig(url=url, engine="sqlite", name=str(_path(base, parts.path)))
+    if parts.scheme in ("postgresql", "postgres"):
+        name = parts.path.lstrip("/")
+        if not name:
+            raise ConfigError("database.url", f"PostgreSQL URL has no database name: {_redact(url)}")
+        return DatabaseConfig(
+            url=url, engine="postgresql", name=name,
+            user=parts.username or "", password=parts.password or "",
+            host=parts.hostname or "", port=parts.port,
+        )
+    raise ConfigError("database.url", f"unsupported scheme {parts.scheme!r}: use sqlite:// or postgresql://")
+
+
+def _storage(table: dict[str, Any], base: Path) -> StorageConfig:
+    _reject_unknown(table, "storage", {"url", "min_free_mb"})
+    url = os.environ.get("CARESEAL_STORAGE_URL") or _get(
+        table, "url", str, default="file:blobs", key="storage.url")
+    parts = urlsplit(url)
+    if parts.scheme != "file":
+        raise ConfigError("storage.url", f"unsupported scheme {parts.scheme!r}: this version supports file: URLs only")
+    if not parts.path or parts.netloc:
+        raise ConfigError("storage.url", f"expected file:///absolute/path or file:relative/path, got {url!r}")
+    raw_path = parts.path
+    min_free = _get(table, "min_free_mb", int, default=100, key="storage.min_free_mb")
+    if min_free < 0:
+        raise ConfigError("storage.min_free_mb", "must be 0 or more")
+    return StorageConfig(url=url, path=_path(base, raw_path), min_free_bytes=min_free * 1024 * 1024)
+
+
+def _submission(table: dict[str, Any], base: Path) -> SubmissionConfig:
+    _reject_unknown(table, "submission", {"listen", "tls_cert", "tls_key", "max_message_size", "max_recipients"})
+    listen = _endpoint(_get(table, "listen", str, default="0.0.0.0:587", key="submission.listen"),
+                       "submission.listen")
+    cert = _path(base, _get(table, "tls_cert", str, default="tls/submission.crt", key="submission.tls_cert"))
+    key = _path(base, _get(table, "tls_key", str, default="tls/submission.key", key="submission.tls_key"))
+    size = _size(table.get("max_message_size", "25M"), "submission.max_message_size")
+    recipients = _get(table, "max_recipients", int, default=100, key="submission.max_recipients")
+    if recipients < 1:
+        raise ConfigError("submission.max_recipients", "must be at least 1")
+    return SubmissionConfig(listen=listen, tls_cert=cert, tls_key=key,
+                            max_message_size=size, max_recipients=recipients)
+
+
+def _mx(table: dict[str, Any], hostname: str) -> MXConfig:
+    _reject_unknown(table, "mx", {"listen", "domains"})
+    listen = _endpoint(_get(table, "listen", str, default="0.0.0.0:25", key="mx.listen"), "mx.listen")
+    domains = _get(table, "domains", list, default=[hostname], key="mx.domains")
+    checked = tuple(_hostname(_item(d, str, f"mx.domains[{i}]"), f"mx.domains[{i}]").lower()
+                    for i, d in enumerate(domains))
+    return MXConfig(listen=listen, domains=checked)
+
+
+def _delivery(table: dict[str, Any], base: Path) -> DeliveryConfig:
+    _reject_unknown(table, "delivery", {
+        "policy", "ca_file", "routes", "port", "concurrency", "retry_schedule",
+        "max_queue_age", "lease", "timeout",
+    })
+    policy = _get(table, "policy", str, default="verified-tls", key="delivery.policy")
+    if policy in PLANNED_POLICIES:
+        raise ConfigError("delivery.policy", f"{policy!r} is not available in this version; use 'verified-tls'")
+    if policy not in POLICIES:
+        raise ConfigError("delivery.policy", f"unknown policy {policy!r}; expected one of {', '.join(POLICIES)}")
+
+    ca_file_raw = _get(table, "ca_file", str, default="", key="delivery.ca_file")
+    ca_file = _path(base, ca_file_raw) if ca_file_raw else None
+    if ca_file is not None and not ca_file.is_file():
+        raise ConfigError("delivery.ca_file", f"file not found: {ca_file}")
+
+    routes_raw = _get(table, "routes", dict, default={}, key="delivery.routes")
+    routes: dict[str, Endpoint] = {}
+    port = _port(_get(table, "port", int, default=25, key="delivery.port"), "delivery.port")
+    for domain, target in routes_raw.items():
+        key = f"delivery.routes.{domain!r}"
+        _hostname(domain, key)
+        routes[domain.lower().rstrip(".")] = _endpoint(_item(target, str, key), key, default_port=port)
+
+    schedule_raw = _get(table, "retry_schedule", list, default=list(DEFAULT_RETRY_SCHEDULE),
+                        key="delivery.retry_schedule")
+    if not schedule_raw:
+        raise ConfigError("delivery.retry_schedule", "must list at least one delay")
+    schedule = tuple(_duration(v, f"delivery.retry_schedule[{i}]") for i, v in enumerate(schedule_raw))
+
+    concurrency = _get(table, "concurrency", int, default=8, key="delivery.concurrency")
+    if not 1 <= concurrency <= 512:
+        raise ConfigError("delivery.concurrency", "must be between 1 and 512")
+    return DeliveryConfig(
+        policy=policy, ca_file=ca_file, routes=routes, port=port, concurrency=concurrency,
+        retry_schedule=schedule,
+        max_queue_age=_duration(table.get("max_queue_age", DEFAULT_MAX_QUEUE_AGE), "delivery.max_queue_age"),
+        lease=_duration(table.get("lease", "10m"), "delivery.lease"),
+        timeout=_duration(table.get("timeout", "60s"), "delivery.timeout"),
+    )
+
+
+def _dns(table: dict[str, Any]) -> DNSConfig:
+    _reject_unknown(table, "dns", {"nameservers", "timeout"})
+    servers = _get(table, "nameservers", list, default=[], key="dns.nameservers")
+    endpoints = tuple(_endpoint(_item(s, str, f"dns.nameservers[{i}]"), f"dns.nameservers[{i}]", default_port=53)
+                      for i, s in enumerate(servers))
+    for i, endpoint in enumerate(endpoints):
+        try:
+            ipaddress.ip_address(endpoint.host)
+        except ValueError:
+            raise ConfigError(f"dns.nameservers[{i}]", f"must be an IP address, got {endpoint.host!r}") from None
+    timeout = _get(table, "timeout", (int, float), default=5.0, key="dns.timeout")
+    return DNSConfig(nameservers=endpoints, timeout=float(timeout))
+
+
+def _logging(table: dict[str, Any]) -> LoggingConfig:
+    _reject_unknown(table, "logging", {"level", "format"})
+    level = _get(table, "level", str, default="INFO", key="logging.level").upper()
+    if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise ConfigError("logging.level", f"must be DEBUG, INFO, WARNING or ERROR, got {level!r}")
+    fmt = _get(table, "format", str, default="text", key="logging.format")
+    if fmt not in ("text", "json"):
+        raise ConfigError("logging.format", f"must be 'text' or 'json', got {fmt!r}")
+    return LoggingConfig(level=level, format=fmt)
+
+
+# Value helpers
+
+
+def _table(raw: dict[str, Any], key: str) -> dict[str, Any]:
+    value = raw.get(key, {})
+    if not isinstance(value, dict):
+        raise ConfigError(key, "must be a table")
+    return value
+
+
+def _get(table: dict[str, Any], name: str, kind: type | tuple[type, ...], *, default: Any = None,
+         required: bool = False, key: str | None = None) -> Any:
+    key = key or name
+    if name not in table:
+        if required:
+            raise ConfigError(key, "missing")
+        return default
+    return _item(table[name], kind, key)
+
+
+def _item(value: Any, kind: type | tuple[type, ...], key: str) -> Any:
+    # bool is an int in Python; a TOML true is never a valid count.
+    if isinstance(value, bool) and kind is not bool:
+        raise ConfigError(key, f"must be {_kind_name(kind)}, got a boolean")
+    if not isinstance(value, kind):
+        raise ConfigError(key, f"must be {_kind_name(kind)}, got {type(value).__name__}")
+    return value
+
+
+def _kind_name(kind: type | tuple[type, ...]) -> str:
+    names = {str: "a string", int: "an integer", float: "a number", list: "an array", dict: "a table"}
+    if isinstance(kind, tuple):
+        return " or ".join(names.get(k, k.__name__) for k in kind)
+    return names.get(kind, kind.__name__)
+
+
+def _reject_unknown(table: dict[str, Any], prefix: str, known: set[str]) -> None:
+    for name in table:
+        if name not in known:
+            key = f"{prefix}.{name}" if prefix else name
+            raise ConfigError(key, f"unknown key; expected one of {', '.join(sorted(known))}")
+
+
+def _path(base: Path, value: str) -> Path:
+    path = Path(value).expanduser()
+    return path if path.is_absolute() else (base / path).resolve()
+
+
+def _hostname(value: str, key: str) -> str:
+    if not _HOSTNAME.match(value):
+        raise ConfigError(key, f"not a valid host name: {value!r}")
+    return value.rstrip(".")
+
+
+def _port(value: int, key: str) -> int:
+    if not 0 <= value <= 65535:
+        raise ConfigError(key, f"port out of range: {value}")
+    return value
+
+
+def _endpoint(value: str, key: str, default_port: int | None = None) -> Endpoint:
+    """Parse ``host:port``, ``[v6]:port`` or, with *default_port*, a bare host."""
+    text = value.strip()
+    host, sep, port_text = text.rpartition(":")
+    if text.startswith("[") and "]" in text:
+        closing = text.index("]")
+        host, rest = text[1:closing], text[closing + 1:]
+        sep, port_text = (":", rest[1:]) if rest.startswith(":") else ("", "")
+    elif not sep or ":" in host:
+        host, port_text = text, ""
+    if not host:
+        raise ConfigError(key, f"missing host in {value!r}")
+    if not port_text:
+        if default_port is None:
+            raise ConfigError(key, f"missing port in {value!r}; write host:port")
+        return Endpoint(host, default_port)
+    if not port_text.isdigit():
+        raise ConfigError(key, f"invalid port in {value!r}")
+    return Endpoint(host, _port(int(port_text), key))
+
+
+def _duration(value: Any, key: str) -> int:
+    """Convert ``300``, ``"300s"``, ``"5m"``, ``"1h"`` or ``"5d"`` to seconds."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value < 0:
+            raise ConfigError(key, "must not be negative")
+        return value
+    if isinstance(value, str):
+        match = _DURATION.match(value)
+        if match:
+            return int(match.group(1)) * _UNITS[match.group(2)]
+    raise ConfigError(key, f"invalid duration {value!r}; write seconds or a number with s, m, h or d")
+
+
+def _size(value: Any, key: str) -> int:
+    """Convert ``1048576``, ``"512K"``, ``"25M"`` or ``"1G"`` to bytes."""
+    if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+        return value
+    if isinstance(value, str):
+        match = re.match(r"^\s*(\d+)\s*([KMG]?)B?\s*$", value, re.IGNORECASE)
+        if match and int(match.group(1)) > 0:
+            return int(match.group(1)) * {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3}[match.group(2).upper()]
+    raise ConfigError(key, f"invalid size {value!r}; write bytes or a number with K, M or G")
+
+
+def _redact(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password:
+        return url.replace(f":{parts.password}@", ":***@")
+    return url

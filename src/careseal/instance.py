@@ -1,0 +1,174 @@
+"""Create a new instance: folders, keys, certificate, configuration, database and first account."""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+from careseal.vault import keyring
+
+CONFIG_TEMPLATE = """\
+# CareSeal configuration, written by 'careseal init'. Paths are relative to
+# this file's folder unless absolute. CARESEAL_DATABASE_URL and
+# CARESEAL_STORAGE_URL in the environment override [database] and [storage].
+
+# Name used in EHLO, Received headers and DSNs, and the MX domain for replies.
+hostname = "{hostname}"
+# Address patients and staff use to reach the web pages.
+public_url = "https://{hostname}"
+
+[database]
+# sqlite:relative/path, sqlite:///absolute/path or postgresql://user@host:port/dbname
+url = "{database_url}"
+
+[storage]
+# Sealed (encrypted) message content. file:relative/path or file:///absolute/path
+url = "file:blobs"
+# Refuse new mail with a 452 reply when less than this much disk space is free.
+min_free_mb = 100
+
+[keys]
+# Key-encryption keys. Keep this folder out of database backups, and back it
+# up separately: without it no stored message can be read.
+dir = "keys"
+
+[submission]
+# Port for staff mail clients and the clinic's mail server (STARTTLS and AUTH required).
+listen = "{submission_listen}"
+tls_cert = "tls/submission.crt"
+tls_key = "tls/submission.key"
+# Largest message accepted, in bytes or with K, M or G.
+max_message_size = "25M"
+max_recipients = 100
+
+[mx]
+# Inbound MX for patient replies (not yet active in this version).
+listen = "{mx_listen}"
+domains = ["{hostname}"]
+
+[web]
+listen = "{web_listen}"
+
+[delivery]
+# verified-tls: deliver only over TLS 1.2+ with a certificate verified for
+# the next hop; otherwise defer, then bounce. Never plaintext.
+policy = "verified-tls"
+# Extra trust anchors (PEM) for next-hop certificates, for private CAs.
+ca_file = ""
+# TCP port of next hops found through MX records.
+port = 25
+# Deliveries attempted at once by each worker process.
+concurrency = 8
+# Delay before each retry; the last one repeats until max_queue_age.
+retry_schedule = ["5m", "10m", "20m", "40m", "1h"]
+max_queue_age = "5d"
+# How long a worker owns a claimed delivery; a crashed worker's claims return after it.
+lease = "10m"
+# Network timeout for each SMTP step.
+timeout = "60s"
+
+[delivery.routes]
+# Next hop per recipient domain instead of its MX records. The certificate
+# is checked against this host (a name or an IP address).
+# "clinic.example.test" = "mail.clinic.example.test:25"
+
+[dns]
+# Resolvers for MX and address lookups, as "ip" or "ip:port". Empty uses the
+# system's resolvers.
+nameservers = []
+timeout = 5.0
+
+[logging]
+level = "INFO"
+# "text" or "json"
+format = "text"
+"""
+
+
+@dataclass(frozen=True)
+class InitOptions:
+    directory: Path
+    hostname: str
+    admin_email: str
+    admin_password: str | None = None
+    submission_listen: str = "0.0.0.0:587"
+    mx_listen: str = "0.0.0.0:25"
+    web_listen: str = "127.0.0.1:8025"
+    database_url: str = "sqlite:careseal.db"
+
+
+def write_files(options: InitOptions) -> Path:
+    """Create the folder, keys, certificate and configuration; return the configuration path.
+
+    Raises FileExistsError if a configuration is already there, so an
+    instance's keys are never overwritten.
+    """
+    directory = options.directory.resolve()
+    config_path = directory / "careseal.toml"
+    if config_path.exists():
+        raise FileExistsError(f"{config_path} already exists; this folder holds an instance")
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+
+    keys_dir = directory / "keys"
+    keyring.create_key(keys_dir)
+    _write_private(keys_dir / "secret_key", secrets.token_urlsafe(50).encode("ascii") + b"\n")
+
+    tls_dir = directory / "tls"
+    tls_dir.mkdir(exist_ok=True, mode=0o700)
+    certificate, key = self_signed_certificate(options.hostname)
+    (tls_dir / "submission.crt").write_bytes(certificate)
+    _write_private(tls_dir / "submission.key", key)
+
+    config_path.write_text(CONFIG_TEMPLATE.format(
+        hostname=options.hostname,
+        database_url=options.database_url,
+        submission_listen=options.submission_listen,
+        mx_listen=options.mx_listen,
+        web_listen=options.web_listen,
+    ), encoding="utf-8")
+    return config_path
+
+
+def self_signed_certificate(hostname: str, days: int = 825) -> tuple[bytes, bytes]:
+    """Return a PEM certificate and PEM private key (P-256) for *hostname*."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hostname)])
+    alt_names: list[x509.GeneralName] = [x509.DNSName(hostname), x509.DNSName("localhost"),
+                                         x509.IPAddress(ipaddress.ip_address("127.0.0.1")),
+                                         x509.IPAddress(ipaddress.ip_address("::1"))]
+    now = dt.datetime.now(dt.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=days))
+        .add_extension(x509.SubjectAlternativeName(alt_names), critical=False)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    return (
+        certificate.public_bytes(serialization.Encoding.PEM),
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                          serialization.NoEncryption()),
+    )
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)

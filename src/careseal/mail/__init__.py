@@ -1,0 +1,1 @@
+"""Message parsing and rewriting, free of Django."""

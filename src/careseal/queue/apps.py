@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class QueueConfig(AppConfig):
+    name = "careseal.queue"
+    label = "careseal_queue"
+    verbose_name = "Mail queue"

@@ -1,0 +1,75 @@
+"""Accept a message into the queue durably, and read it back."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from django.db import transaction
+from django.utils import timezone
+
+from careseal.queue.models import Delivery, Message, new_queue_id
+from careseal.queue.vault import blob_store, key_ring
+from careseal.vault import envelope
+
+log = logging.getLogger("careseal.queue")
+
+
+@dataclass(frozen=True)
+class Submission:
+    """What a submission server or ``careseal send`` hands to the queue."""
+
+    content: bytes
+    envelope_sender: str
+    recipients: Sequence[str]
+    submitted_by_id: int | None = None
+    message_id: str = ""
+    smtputf8: bool = False
+    body_8bit: bool = False
+    kind: str = Message.Kind.SUBMITTED
+    queue_id: str = ""
+
+
+def accept(submission: Submission) -> Message:
+    """Seal and store the content, then commit the message and its delivery rows.
+
+    Returns only when both are on disk. Raises StorageFull or StorageError
+    from the blob store, or a database error; in every failure case no row
+    is committed and the blob is removed, so nothing half-written is visible.
+    """
+    queue_id = submission.queue_id or new_queue_id()
+    sealed = envelope.seal(key_ring(), queue_id, submission.content)
+    store = blob_store()
+    store.put(queue_id, sealed.blob)
+    try:
+        with transaction.atomic():
+            message = Message.objects.create(
+                id=queue_id,
+                kind=submission.kind,
+                envelope_sender=submission.envelope_sender,
+                submitted_by_id=submission.submitted_by_id,
+                message_id=submission.message_id[:998],
+                size=len(submission.content),
+                smtputf8=submission.smtputf8,
+                body_8bit=submission.body_8bit,
+                key_id=sealed.key_id,
+                wrapped_key=sealed.wrapped_key,
+            )
+            now = timezone.now()
+            Delivery.objects.bulk_create(
+                Delivery(message=message, recipient=recipient, next_attempt_at=now)
+                for recipient in submission.recipients
+            )
+    except BaseException:
+        store.delete(queue_id)
+        raise
+    log.info("accepted queue_id=%s kind=%s recipients=%d size=%d",
+             queue_id, submission.kind, len(submission.recipients), len(submission.content))
+    return message
+
+
+def content(message: Message) -> bytes:
+    """Return the decrypted content of *message*; raise DecryptionError or StorageError."""
+    blob = blob_store().get(message.id)
+    return envelope.open_sealed(key_ring(), message.id, blob, message.key_id, bytes(message.wrapped_key))

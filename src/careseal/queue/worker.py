@@ -1,0 +1,144 @@
+"""The delivery worker: claim due deliveries, deliver them concurrently, record the results.
+
+Database work runs in a thread pool so the event loop only waits on the
+network. On shutdown the worker stops claiming, gives back leases it has
+not started on, and lets attempts in flight finish for a grace period;
+what is still running then is cancelled and marked interrupted, so every
+claimed delivery returns to the queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import os
+import socket
+import ssl
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from django.conf import settings
+from django.db import close_old_connections
+
+from careseal.mail.addresses import domain_of
+from careseal.queue import leases, outcomes, store
+from careseal.queue.models import Delivery
+from careseal.transport import nexthop, smtp
+from careseal.transport.tls import verified_context
+
+log = logging.getLogger("careseal.delivery")
+
+T = TypeVar("T")
+
+
+class Worker:
+    """One worker process's delivery loop."""
+
+    def __init__(self, *, poll_interval: float = 0.5, grace: float = 30.0) -> None:
+        config = settings.CARESEAL
+        self.config = config
+        self.name = f"{socket.gethostname()}:{os.getpid()}"
+        self.poll_interval = poll_interval
+        self.grace = grace
+        self.context: ssl.SSLContext = verified_context(config.delivery.ca_file)
+        self.resolver = nexthop.make_resolver(
+            [(e.host, e.port) for e in config.dns.nameservers], config.dns.timeout)
+        self.routes = {domain: nexthop.Route(e.host, e.port) for domain, e in config.delivery.routes.items()}
+        self.lease = dt.timedelta(seconds=config.delivery.lease)
+        self.executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="careseal-db")
+        self.in_flight: dict[int, asyncio.Task[None]] = {}
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Deliver until *stop* is set, then shut down as the module describes."""
+        log.info("worker started name=%s concurrency=%d", self.name, self.config.delivery.concurrency)
+        try:
+            while not stop.is_set():
+                free = self.config.delivery.concurrency - len(self.in_flight)
+                claimed: list[Delivery] = []
+                if free > 0:
+                    try:
+                        claimed = await self._db(leases.claim, self.name, free, self.lease)
+                    except Exception:
+                        log.exception("claim failed worker=%s", self.name)
+                for delivery in claimed:
+                    task = asyncio.create_task(self._deliver(delivery))
+                    self.in_flight[delivery.pk] = task
+                    task.add_done_callback(lambda _t, pk=delivery.pk: self.in_flight.pop(pk, None))
+                if not claimed or free <= len(claimed):
+                    await _wait(stop, self.poll_interval)
+        finally:
+            await self._shutdown()
+        log.info("worker stopped name=%s", self.name)
+
+    async def _shutdown(self) -> None:
+        if self.in_flight:
+            log.info("waiting for attempts in flight count=%d grace=%.0fs", len(self.in_flight), self.grace)
+            _, pending = await asyncio.wait(list(self.in_flight.values()), timeout=self.grace)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending)
+        self.executor.shutdown(wait=True)
+
+    async def _deliver(self, delivery: Delivery) -> None:
+        message = delivery.message
+        try:
+            attempt = await self._db(leases.start_attempt, delivery, self.name)
+        except asyncio.CancelledError:
+            await asyncio.shield(self._db(leases.release, self.name, [delivery.pk]))
+            raise
+        if attempt is None:
+            log.warning("lease lost before start queue_id=%s delivery=%s", message.id, delivery.pk)
+            return
+        content: bytes | None = None
+        try:
+            try:
+                content = await self._db(store.content, message)
+                result = await self._attempt(delivery, content)
+            except asyncio.CancelledError:
+                await asyncio.shield(self._db(leases.interrupt, attempt, self.name))
+                log.warning("attempt interrupted queue_id=%s delivery=%s attempt=%d",
+                            message.id, delivery.pk, attempt.number)
+                raise
+            await self._db(outcomes.record, delivery, attempt, result, self.name, content)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("attempt failed with an internal error queue_id=%s delivery=%s attempt=%d",
+                          message.id, delivery.pk, attempt.number)
+            internal = smtp.DeliveryResult(smtp.Outcome.DEFERRED, "internal error; see the gateway log", "4.3.0")
+            try:
+                await self._db(outcomes.record, delivery, attempt, internal, self.name, content)
+            except Exception:
+                log.exception("cannot record internal error delivery=%s", delivery.pk)
+
+    async def _attempt(self, delivery: Delivery, content: bytes) -> smtp.DeliveryResult:
+        domain = domain_of(delivery.recipient)
+        try:
+            hops = await nexthop.resolve(domain, routes=self.routes, port=self.config.delivery.port,
+                                         resolver=self.resolver)
+        except nexthop.ResolutionError as error:
+            if error.permanent:
+                return smtp.DeliveryResult(smtp.Outcome.FAILED, error.reason, "5.1.2")
+            return smtp.DeliveryResult(smtp.Outcome.DEFERRED, error.reason, "4.4.3")
+        envelope = smtp.Envelope(sender=delivery.message.envelope_sender, recipient=delivery.recipient,
+                                 content=content, smtputf8=delivery.message.smtputf8,
+                                 body_8bit=delivery.message.body_8bit)
+        return await smtp.deliver(envelope, hops, context=self.context, local_hostname=self.config.hostname,
+                                  timeout=float(self.config.delivery.timeout))
+
+    async def _db(self, function: Callable[..., T], *args: Any) -> T:
+        def call() -> T:
+            close_old_connections()
+            return function(*args)
+
+        return await asyncio.get_running_loop().run_in_executor(self.executor, call)
+
+
+async def _wait(event: asyncio.Event, timeout: float) -> None:
+    try:
+        await asyncio.wait_for(event.wait(), timeout)
+    except TimeoutError:
+        pass

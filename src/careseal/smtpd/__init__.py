@@ -1,0 +1,1 @@
+"""SMTP servers: the authenticated submission port (and, later, the inbound MX)."""

@@ -1,0 +1,278 @@
+"""The submission server (RFC 6409) on which clinic staff and systems hand mail to CareSeal.
+
+Rules of this port:
+
+* STARTTLS before anything else (RFC 3207 section 4 allows a submission
+  server to require it). aiosmtpd 1.4.6 and newer discard what a client
+  pipelined before the handshake.
+* AUTH PLAIN or LOGIN against staff accounts before MAIL, so nothing is
+  relayed for an unauthenticated client.
+* An account sends only as its own address or its allowed domains, in the
+  envelope sender and in ``From``.
+* The reply 250 to DATA follows only the durable commit of the sealed
+  message and its delivery rows (see careseal.queue.store.accept).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import ssl
+from concurrent.futures import Executor
+from dataclasses import dataclass
+from typing import Any
+
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+from django.contrib.auth import authenticate, get_user_model
+from django.db import close_old_connections
+
+from careseal.accounts.permissions import allowed_sender
+from careseal.config import Config
+from careseal.mail.addresses import header_addresses
+from careseal.mail.headers import add_submission_headers, received_header, split_message
+from careseal.mail.lines import fold_long_lines
+from careseal.queue import store
+from careseal.queue.models import new_queue_id
+from careseal.queue.vault import blob_store, loggable
+from careseal.vault.blobstore import StorageError, StorageFull
+
+log = logging.getLogger("careseal.submission")
+
+MAX_AUTH_FAILURES = 3
+AUTH_FAILURE_DELAY = 1.0
+
+
+@dataclass(frozen=True)
+class StaffIdentity:
+    """The account a session authenticated as."""
+
+    user_id: int
+
+
+@dataclass(frozen=True)
+class _Pending:
+    mechanism: str
+    credentials: LoginPassword
+
+
+class SubmissionSMTP(SMTP):
+    """aiosmtpd's SMTP with credential checks off the event loop and a cap on failed AUTH."""
+
+    # Accept DATA lines longer than RFC 5321's 1000 octets; careseal.mail.lines
+    # re-encodes them before delivery. Command lines keep aiosmtpd's own limit.
+    line_length_limit = 64 * 1024
+
+    def __init__(self, handler: SubmissionHandler, **kwargs: Any) -> None:
+        super().__init__(handler, **kwargs)
+        self.handler_ref = handler
+        self.auth_failures = 0
+
+    def _authenticate(self, mechanism: str, auth_data: Any) -> AuthResult:
+        # aiosmtpd calls this synchronously from its auth_PLAIN and auth_LOGIN
+        # after decoding; hand the credentials back so they are checked off the loop.
+        return AuthResult(success=False, handled=False, auth_data=_Pending(mechanism, auth_data))
+
+    async def auth_PLAIN(self, _: Any, args: list[str]) -> AuthResult:  # noqa: N802 (aiosmtpd naming)
+        return await self._check(await super().auth_PLAIN(_, args))
+
+    async def auth_LOGIN(self, _: Any, args: list[str]) -> AuthResult:  # noqa: N802 (aiosmtpd naming)
+        return await self._check(await super().auth_LOGIN(_, args))
+
+    async def _check(self, result: AuthResult) -> AuthResult:
+        pending = result.auth_data
+        if not isinstance(pending, _Pending):
+            return result
+        login = pending.credentials.login.decode("utf-8", "replace")
+        password = pending.credentials.password.decode("utf-8", "replace")
+        user_id = await self.handler_ref.run_db(_authenticate_staff, login, password)
+        if user_id is not None:
+            log.info("auth succeeded user_id=%d mechanism=%s", user_id, pending.mechanism)
+            return AuthResult(success=True, auth_data=StaffIdentity(user_id))
+
+        self.auth_failures += 1
+        log.warning("auth failed mechanism=%s failures=%d peer=%s", pending.mechanism, self.auth_failures,
+                    self.session.peer[0] if self.session and self.session.peer else "-")
+        await asyncio.sleep(AUTH_FAILURE_DELAY)
+        if self.auth_failures >= MAX_AUTH_FAILURES:
+            await self.push("421 4.7.0 Too many failed authentication attempts; closing connection")
+            self.transport.close()
+            return AuthResult(success=False, handled=True)
+        return AuthResult(success=False, handled=False)
+
+
+def _authenticate_staff(login: str, password: str) -> int | None:
+    close_old_connections()
+    user = authenticate(username=login, password=password)
+    if user is None or not user.is_active or not user.is_staff:
+        return None
+    return int(user.pk)
+
+
+def _may_send_as(user_id: int, addresses: list[str]) -> bool:
+    close_old_connections()
+    user = get_user_model().objects.filter(pk=user_id, is_active=True).first()
+    return user is not None and all(allowed_sender(user, address) for address in addresses)
+
+
+class SubmissionHandler:
+    """aiosmtpd hooks for MAIL, RCPT and DATA on the submission port."""
+
+    def __init__(self, config: Config, executor: Executor) -> None:
+        self.config = config
+        self.executor = executor
+
+    async def run_db(self, function: Any, *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self.executor, function, *args)
+
+    async def handle_MAIL(self, server: SMTP, session: Session, envelope: Envelope,  # noqa: N802
+                          address: str, mail_options: list[str]) -> str:
+        identity = session.auth_data
+        if not isinstance(identity, StaffIdentity):
+            return "530 5.7.0 Authentication required"
+        if not address:
+            return "553 5.7.1 The null sender is not accepted on the submission port"
+        if not await self.run_db(_may_send_as, identity.user_id, [address]):
+            log.warning("sender rejected user_id=%d sender=%s", identity.user_id, loggable(address))
+            return "553 5.7.1 Sender address not allowed for this account"
+
+        declared = _declared_size(mail_options)
+        try:
+            await self.run_db(blob_store().check_space, declared)
+        except StorageFull:
+            log.error("rejected MAIL: storage below its reserve user_id=%d", identity.user_id)
+            return "452 4.3.1 Insufficient system storage; try again later"
+        except StorageError:
+            log.exception("storage check failed")
+            return "451 4.3.0 Temporary storage failure; try again later"
+
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 2.1.0 Sender OK"
+
+    async def handle_RCPT(self, server: SMTP, session: Session, envelope: Envelope,  # noqa: N802
+                          address: str, rcpt_options: list[str]) -> str:
+        if len(envelope.rcpt_tos) >= self.config.submission.max_recipients:
+            return "452 4.5.3 Too many recipients"
+        local, at, domain = address.rpartition("@")
+        if not at or not local or not domain:
+            return "501 5.1.3 Recipient address must have a local part and a domain"
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(rcpt_options)
+        return "250 2.1.5 Recipient OK"
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802
+        identity = session.auth_data
+        assert isinstance(identity, StaffIdentity)
+        raw = bytes(envelope.original_content or b"")
+
+        header_block, _ = split_message(raw)
+        from_addresses = header_addresses(header_block, "From")
+        if not from_addresses:
+            return "550 5.6.0 The message needs a From header with a valid address"
+        if not await self.run_db(_may_send_as, identity.user_id, from_addresses):
+            log.warning("From rejected user_id=%d", identity.user_id)
+            return "550 5.7.1 From address not allowed for this account"
+
+        queue_id = new_queue_id()
+        raw = fold_long_lines(raw)
+        raw, message_id = add_submission_headers(raw, hostname=self.config.hostname, received=_received(
+            server, session, self.config.hostname, queue_id))
+        if not message_id:
+            message_id = _existing_message_id(header_block)
+
+        mail_options = [option.upper() for option in envelope.mail_options]
+        submission = store.Submission(
+            content=raw,
+            envelope_sender=envelope.mail_from,
+            recipients=list(envelope.rcpt_tos),
+            submitted_by_id=identity.user_id,
+            message_id=message_id,
+            smtputf8="SMTPUTF8" in mail_options or not envelope.mail_from.isascii()
+            or not all(r.isascii() for r in envelope.rcpt_tos),
+            body_8bit="BODY=8BITMIME" in mail_options or not raw.isascii(),
+            queue_id=queue_id,
+        )
+        try:
+            await self.run_db(_accept, submission)
+        except StorageFull:
+            log.error("message not stored: storage full queue_id=%s", queue_id)
+            return "452 4.3.1 Insufficient system storage; message not accepted, try again later"
+        except Exception:
+            log.exception("message not stored queue_id=%s", queue_id)
+            return "451 4.3.0 Message not stored because of a local error; try again later"
+        return f"250 2.0.0 Ok: queued as {queue_id}"
+
+
+def _accept(submission: store.Submission) -> None:
+    close_old_connections()
+    store.accept(submission)
+
+
+def _declared_size(mail_options: list[str]) -> int:
+    for option in mail_options:
+        name, _, value = option.partition("=")
+        if name.upper() == "SIZE" and value.isdigit():
+            return int(value)
+    return 0
+
+
+def _existing_message_id(header_block: bytes) -> str:
+    for line in header_block.split(b"\r\n"):
+        if line[:11].lower() == b"message-id:":
+            return line[11:].strip().decode("ascii", "replace")
+    return ""
+
+
+def _received(server: SMTP, session: Session, hostname: str, queue_id: str) -> str:
+    ssl_object = server.transport.get_extra_info("ssl_object") if server.transport else None
+    tls = "no TLS"
+    if ssl_object is not None:
+        cipher = ssl_object.cipher()
+        tls = f"version={ssl_object.version()} cipher={cipher[0] if cipher else 'unknown'}"
+    protocol = "ESMTPSA" if ssl_object is not None else "ESMTPA"
+    if any(option.upper() == "SMTPUTF8" for option in session_options(server)):
+        protocol = "UTF8SMTPSA"
+    peer = session.peer[0] if isinstance(session.peer, tuple) else "unknown"
+    return received_header(helo=session.host_name or "unknown", peer_ip=str(peer), hostname=hostname,
+                           protocol=protocol, tls=tls, queue_id=queue_id)
+
+
+def session_options(server: SMTP) -> list[str]:
+    envelope = server.envelope
+    return list(envelope.mail_options) if envelope is not None else []
+
+
+def server_context(config: Config) -> ssl.SSLContext:
+    """Return the submission port's TLS context: the configured certificate, TLS 1.2 or newer."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(str(config.submission.tls_cert), str(config.submission.tls_key))
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    return context
+
+
+async def start(config: Config, executor: Executor) -> asyncio.Server:
+    """Listen on ``[submission] listen`` and return the running server."""
+    handler = SubmissionHandler(config, executor)
+    context = server_context(config)
+
+    def factory() -> SubmissionSMTP:
+        return SubmissionSMTP(
+            handler,
+            hostname=config.hostname,
+            ident="CareSeal ESMTP",
+            tls_context=context,
+            require_starttls=True,
+            auth_required=True,
+            auth_require_tls=True,
+            auth_exclude_mechanism=[],
+            data_size_limit=config.submission.max_message_size,
+            enable_SMTPUTF8=True,
+            decode_data=False,
+            timeout=300,
+        )
+
+    listen = config.submission.listen
+    server = await asyncio.get_running_loop().create_server(factory, host=listen.host, port=listen.port)
+    log.info("submission listening on %s", listen)
+    return server
+

@@ -1,0 +1,1 @@
+"""Outbound transport: next-hop resolution, verified TLS and delivery evidence, free of Django."""

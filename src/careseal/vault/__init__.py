@@ -1,0 +1,1 @@
+"""Encryption at rest: key ring, envelope encryption and blob storage."""

@@ -1,0 +1,100 @@
+"""Blob storage for sealed message content.
+
+:class:`LocalBlobStore` writes each blob to a temporary file, fsyncs it,
+renames it into place and fsyncs the folder, so a blob is either wholly
+present after a crash or absent; a reader never sees a partial file.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import shutil
+from pathlib import Path
+from typing import Protocol
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{7,127}$")
+
+
+class StorageFull(Exception):
+    """Less free space than the store's reserve plus the blob's size."""
+
+
+class StorageError(Exception):
+    """A blob could not be written, read or removed."""
+
+
+class BlobStore(Protocol):
+    def check_space(self, size: int) -> None: ...
+    def put(self, name: str, data: bytes) -> None: ...
+    def get(self, name: str) -> bytes: ...
+    def delete(self, name: str) -> None: ...
+
+
+class LocalBlobStore:
+    """Blobs as files under a root folder, fanned out by the first two name characters."""
+
+    def __init__(self, root: Path, min_free_bytes: int = 0) -> None:
+        self.root = root
+        self.min_free_bytes = min_free_bytes
+
+    def check_space(self, size: int) -> None:
+        """Raise :class:`StorageFull` unless *size* bytes fit above the reserve."""
+        try:
+            free = shutil.disk_usage(self.root).free
+        except OSError as error:
+            raise StorageError(f"cannot read free space of {self.root}: {error.strerror}") from None
+        if free < size + self.min_free_bytes:
+            raise StorageFull(f"{free} bytes free, {size} needed plus a reserve of {self.min_free_bytes}")
+
+    def put(self, name: str, data: bytes) -> None:
+        """Store *data* durably under *name*; raise :class:`StorageFull` or :class:`StorageError`."""
+        self.check_space(len(data))
+        path = self._path(name)
+        temporary = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+        try:
+            if not path.parent.is_dir():
+                path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+                _fsync_dir(self.root)
+            fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            try:
+                view = memoryview(data)
+                while view:
+                    written = os.write(fd, view)
+                    view = view[written:]
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(temporary, path)
+            _fsync_dir(path.parent)
+        except OSError as error:
+            temporary.unlink(missing_ok=True)
+            if error.errno == 28:  # ENOSPC
+                raise StorageFull(f"disk full while writing blob {name}") from None
+            raise StorageError(f"cannot write blob {name}: {error.strerror}") from None
+
+    def get(self, name: str) -> bytes:
+        try:
+            return self._path(name).read_bytes()
+        except OSError as error:
+            raise StorageError(f"cannot read blob {name}: {error.strerror}") from None
+
+    def delete(self, name: str) -> None:
+        try:
+            self._path(name).unlink(missing_ok=True)
+        except OSError as error:
+            raise StorageError(f"cannot remove blob {name}: {error.strerror}") from None
+
+    def _path(self, name: str) -> Path:
+        if not _NAME.match(name):
+            raise StorageError(f"invalid blob name {name!r}")
+        return self.root / name[:2] / name
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

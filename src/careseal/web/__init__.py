@@ -1,0 +1,1 @@
+"""The web process: health check now, patient portal and staff console later."""
