@@ -24,3 +24,8 @@ os.environ["CARESEAL_CONFIG"] = str(_config)
 from careseal.settings import *  # noqa: E402, F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]  # fast hashing for unit tests only
+
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):  # noqa: F405
+    # A file, not Django's shared in-memory default, so threads in tests lock
+    # the way separate processes do in production.
+    DATABASES["default"]["TEST"] = {"NAME": str(_directory / "test.db")}  # noqa: F405
