@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,8 +22,9 @@ def ca_file(ca: trustme.CA, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def case() -> Iterator[object]:
+def case() -> object:
+    """Return a reader for the hostile-input files in tests/cases."""
     def read(name: str) -> bytes:
         return (CASES / name).read_bytes()
 
-    yield read
+    return read

@@ -15,7 +15,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 DEFAULT_CONFIG_NAME = "careseal.toml"
 
@@ -156,6 +156,8 @@ def load(path: Path) -> Config:
         raise ConfigError("config", f"file not found: {path} (create one with 'careseal init')") from None
     except tomllib.TOMLDecodeError as error:
         raise ConfigError("config", f"invalid TOML in {path}: {error}") from None
+    except UnicodeDecodeError as error:
+        raise ConfigError("config", f"{path} is not UTF-8: {error}") from None
     return parse(raw, path)
 
 
@@ -218,10 +220,14 @@ def parse_database_url(url: str, base: Path) -> DatabaseConfig:
         name = parts.path.lstrip("/")
         if not name:
             raise ConfigError("database.url", f"PostgreSQL URL has no database name: {_redact(url)}")
+        try:
+            port = parts.port
+        except ValueError:
+            raise ConfigError("database.url", f"invalid port in {_redact(url)}") from None
         return DatabaseConfig(
-            url=url, engine="postgresql", name=name,
-            user=parts.username or "", password=parts.password or "",
-            host=parts.hostname or "", port=parts.port,
+            url=url, engine="postgresql", name=unquote(name),
+            user=unquote(parts.username or ""), password=unquote(parts.password or ""),
+            host=parts.hostname or "", port=port,
         )
     raise ConfigError("database.url", f"unsupported scheme {parts.scheme!r}: use sqlite:// or postgresql://")
 
@@ -285,7 +291,7 @@ def _delivery(table: dict[str, Any], base: Path) -> DeliveryConfig:
     routes: dict[str, Endpoint] = {}
     port = _port(_get(table, "port", int, default=25, key="delivery.port"), "delivery.port")
     for domain, target in routes_raw.items():
-        key = f"delivery.routes.{domain!r}"
+        key = f'delivery.routes."{domain}"'
         _hostname(domain, key)
         routes[domain.lower().rstrip(".")] = _endpoint(_item(target, str, key), key, default_port=port)
 

@@ -89,7 +89,18 @@ async def _run_async_role(role: str) -> int:
 
     config = settings.CARESEAL
     if role == "submission":
+        from careseal.queue.vault import check_storage
         from careseal.smtpd import submission
+        from careseal.vault.blobstore import StorageError, StorageFull
+
+        try:
+            check_storage()
+        except StorageFull as error:
+            # Start anyway: clients get 452 and retry until space is freed.
+            log.warning("storage below its reserve; new mail gets 452 until space is freed: %s", error)
+        except StorageError as error:
+            log.error("storage check failed (storage.url): %s", error)
+            return 1
 
         executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="careseal-db")
         server = await submission.start(config, executor)

@@ -39,7 +39,8 @@ def test_valid_delivery_records_evidence(ca: trustme.CA, ca_file: Path) -> None:
         result = deliver(sink.port, ca_file)
     last = result.last
 
-    assert last is not None and last.tls is not None
+    assert last is not None
+    assert last.tls is not None
     assert last.cert_verified is True
     assert last.tls.version == "TLSv1.3"
     assert "O=trustme" in last.tls.cert_issuer
@@ -121,7 +122,8 @@ def test_permanent_rejection_fails(ca: trustme.CA, ca_file: Path) -> None:
 
     assert result.outcome is smtp.Outcome.FAILED
     assert result.status_code == "5.1.1"
-    assert result.last is not None and result.last.smtp_code == 550
+    assert result.last is not None
+    assert result.last.smtp_code == 550
 
 
 def test_temporary_rejection_defers(ca: trustme.CA, ca_file: Path) -> None:

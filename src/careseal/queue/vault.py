@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import secrets
 from functools import cache
 
 from django.conf import settings
 
 from careseal.mail.addresses import address_hash
 from careseal.vault import keyring
-from careseal.vault.blobstore import LocalBlobStore
+from careseal.vault.blobstore import LocalBlobStore, StorageError
 
 
 @cache
@@ -20,9 +21,23 @@ def key_ring() -> keyring.KeyRing:
 
 @cache
 def blob_store() -> LocalBlobStore:
+    """Return the blob store, creating its folder; raise StorageError if that fails."""
     storage = settings.CARESEAL.storage
-    storage.path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        storage.path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError as error:
+        raise StorageError(f"cannot create blob folder {storage.path}: {error.strerror}") from None
     return LocalBlobStore(storage.path, storage.min_free_bytes)
+
+
+def check_storage() -> None:
+    """Write, read back and remove a probe blob; raise StorageError or StorageFull on failure."""
+    store = blob_store()
+    name = "probe-" + secrets.token_hex(8)
+    store.put(name, b"probe")
+    if store.get(name) != b"probe":
+        raise StorageError(f"probe blob read back differently from {store.root}")
+    store.delete(name)
 
 
 @cache

@@ -143,7 +143,7 @@ class SubmissionHandler:
 
         declared = _declared_size(mail_options)
         try:
-            await self.run_db(blob_store().check_space, declared)
+            await self.run_db(lambda: blob_store().check_space(declared))
         except StorageFull:
             log.error("rejected MAIL: storage below its reserve user_id=%d", identity.user_id)
             return "452 4.3.1 Insufficient system storage; try again later"
