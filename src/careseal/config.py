@@ -1,8 +1,9 @@
 """Load and validate the CareSeal TOML configuration.
 
-The file is the operator contract: every key has a default except ``hostname``,
-and every problem is reported as a :class:`ConfigError` that names the key and
-what is wrong with it, so start-up stops with a message an operator can act on.
+The file is the operator contract. Every key has a default except
+``hostname``. Every problem raises a :class:`ConfigError` that names the key
+and what is wrong with it, so start-up stops with a message an operator can
+act on.
 ``CARESEAL_DATABASE_URL`` and ``CARESEAL_STORAGE_URL`` override the file.
 """
 

@@ -3,7 +3,7 @@
 ``Gateway`` runs ``careseal init`` into a temporary folder, edits the
 configuration it wrote with tomlkit, starts ``careseal run`` in its own
 process group and waits until the submission port and web health page
-answer. With CARESEAL_DATABASE_URL set to PostgreSQL, each gateway gets a
+respond. With CARESEAL_DATABASE_URL set to PostgreSQL, each gateway gets a
 database of its own, created here and dropped at the end.
 """
 

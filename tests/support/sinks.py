@@ -2,8 +2,8 @@
 
 Every sink records what reached it. ``TLSSink`` is aiosmtpd with a TLS mode:
 a certificate from the test CA, a self-signed one, one for another name,
-TLS 1.0 only, or no STARTTLS at all. ``StrippingSink`` answers STARTTLS with
-454 the way a downgrade attacker in the path does.
+TLS 1.0 only, or no STARTTLS at all. ``StrippingSink`` replies 454 to
+STARTTLS the way a downgrade attacker in the path does.
 """
 
 from __future__ import annotations
@@ -108,7 +108,7 @@ class TLSSink:
 
 
 class StrippingSink:
-    """A line-based server that offers STARTTLS and answers it with 454, recording every command."""
+    """A line-based server that offers STARTTLS and replies 454 to it, recording every command."""
 
     def __init__(self, host: str = "127.0.0.1") -> None:
         self.host = host

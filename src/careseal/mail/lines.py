@@ -2,7 +2,7 @@
 
 Mail arrives with longer lines (old clients, generated reports). Passing
 them on breaks strict receivers and SMTP itself (RFC 5321 section 4.5.3.1.6),
-so a part that holds one is re-encoded as quoted-printable, or base64 where
+so a part that contains one is re-encoded as quoted-printable, or base64 where
 it is not text. Parts without long lines keep their bytes.
 """
 
@@ -35,8 +35,8 @@ def fold_long_lines(raw: bytes) -> bytes:
         _reencode_part(part)
     result = message.as_bytes(policy=_SMTP_POLICY)
     if longest_line(result) > MAX_LINE_OCTETS:
-        # Only a header can still be too long here; it is folded by the policy
-        # unless it has no folding point, so cut it at the limit as a last resort.
+        # Only a header without a folding point can still be too long here.
+        # Cut it at the limit as a last resort.
         result = b"\r\n".join(_cut(line) for line in result.split(b"\r\n"))
     return result
 

@@ -1,4 +1,4 @@
-"""What ``careseal queue list`` prints."""
+"""Rows and table output for ``careseal queue list``."""
 
 from __future__ import annotations
 

@@ -56,7 +56,7 @@ def record(delivery: Delivery, attempt: DeliveryAttempt, result: DeliveryResult,
             updates["finished_at"] = now
         changed = Delivery.objects.filter(pk=delivery.pk, lease_owner=worker).update(**updates)
         if not changed:
-            # Another worker took the row after our lease expired; its result stands.
+            # Another worker took the row after our lease expired, so its result is kept.
             log.warning("lease lost queue_id=%s delivery=%s attempt=%d", message.id, delivery.pk, attempt.number)
             return str(delivery.status)
         if status == Delivery.Status.FAILED and message.envelope_sender and content is not None:

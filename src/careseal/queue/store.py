@@ -18,7 +18,7 @@ log = logging.getLogger("careseal.queue")
 
 @dataclass(frozen=True)
 class Submission:
-    """What a submission server or ``careseal send`` hands to the queue."""
+    """A message and its envelope, as a submission server or ``careseal send`` passes it to the queue."""
 
     content: bytes
     envelope_sender: str
@@ -35,8 +35,8 @@ def accept(submission: Submission) -> Message:
     """Seal and store the content, then commit the message and its delivery rows.
 
     Returns only when both are on disk. Raises StorageFull or StorageError
-    from the blob store, or a database error; in every failure case no row
-    is committed and the blob is removed, so nothing half-written is visible.
+    from the blob store, or a database error. On any failure no row is
+    committed and the blob is removed, so nothing half-written is visible.
     """
     queue_id = submission.queue_id or new_queue_id()
     sealed = envelope.seal(key_ring(), queue_id, submission.content)

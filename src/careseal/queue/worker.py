@@ -1,10 +1,10 @@
 """The delivery worker: claim due deliveries, deliver them concurrently, record the results.
 
 Database work runs in a thread pool so the event loop only waits on the
-network. On shutdown the worker stops claiming, gives back leases it has
-not started on, and lets attempts in flight finish for a grace period;
-what is still running then is cancelled and marked interrupted, so every
-claimed delivery returns to the queue.
+network. On shutdown the worker stops claiming and lets attempts in
+flight finish for a grace period. What is still running then is cancelled:
+an attempt not yet started gives back its lease, a started one is marked
+interrupted, so every claimed delivery returns to the queue.
 """
 
 from __future__ import annotations

@@ -41,7 +41,7 @@ class NextHop:
 
 
 class ResolutionError(Exception):
-    """No next hop could be found; ``permanent`` tells whether retrying can help."""
+    """No next hop was found. ``permanent`` is True when retrying cannot help."""
 
     def __init__(self, reason: str, *, permanent: bool) -> None:
         super().__init__(reason)

@@ -12,7 +12,7 @@ from cryptography import x509
 
 @dataclass(frozen=True)
 class TLSEvidence:
-    """What a completed handshake showed about the next hop."""
+    """Evidence about the next hop from a completed TLS handshake."""
 
     version: str
     cipher: str

@@ -14,7 +14,7 @@ from careseal.queue.models import Delivery
 @never_cache
 @require_GET
 def healthz(request: HttpRequest) -> JsonResponse:
-    """Return 200 with queue depth when the database answers, else 503."""
+    """Return 200 with the queue depth when the database responds, else 503."""
     try:
         with connection.cursor() as cursor:
             cursor.execute("SELECT 1")
