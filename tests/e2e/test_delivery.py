@@ -174,3 +174,22 @@ def test_storage_failure_after_start_answers_451(gateway_factory: object) -> Non
     assert code == 451
     assert b"Message not stored" in message
     assert gateway.queue() == []
+
+
+def test_sigterm_finishes_delivery_in_flight(gateway_factory: object, ca: trustme.CA, ca_file: Path) -> None:
+    with TLSSink(ca, mode="valid", hostname="127.0.0.1") as sink:
+        sink.recorder.delay = 3.0
+        gateway: Gateway = gateway_factory()  # type: ignore[operator]
+        gateway.route("patient.test", "127.0.0.1", sink.port, ca_file)
+        gateway.start()
+        with gateway.smtp() as client:
+            client.sendmail(ADMIN, ["pat@patient.test"], b"From: admin@clinic.test\r\nSubject: s\r\n\r\nbody\r\n")
+        assert sink.recorder.data_started.wait(20)
+
+        code = gateway.stop()
+        rows = gateway.queue()
+
+    assert code == 0
+    assert len(sink.messages) == 1
+    assert rows[0]["status"] == "delivered"
+    assert [a["outcome"] for a in rows[0]["attempts"]] == ["delivered"]

@@ -42,8 +42,13 @@ class _Recorder:
     messages: list[Received] = field(default_factory=list)
     commands: list[str] = field(default_factory=list)
     reply: str = "250 2.0.0 Ok: stored"
+    delay: float = 0.0  # seconds to wait before the final reply to DATA
+    data_started: threading.Event = field(default_factory=threading.Event)
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802
+        self.data_started.set()
+        if self.delay:
+            await asyncio.sleep(self.delay)
         ssl_object = server.transport.get_extra_info("ssl_object") if server.transport else None
         self.messages.append(Received(
             sender=envelope.mail_from, recipients=list(envelope.rcpt_tos),

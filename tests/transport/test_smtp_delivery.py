@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 import trustme
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 
 from careseal.transport import smtp
 from careseal.transport.nexthop import NextHop
@@ -81,14 +83,16 @@ def test_insecure_next_hop_defers(ca: trustme.CA, ca_file: Path, tmp_path: Path,
 
 
 def test_bad_certificate_recorded_unverified(ca: trustme.CA, ca_file: Path, tmp_path: Path) -> None:
-    with TLSSink(ca, mode="self-signed", tmp=tmp_path):
-        pass
     with TLSSink(ca, mode="wrong-name", tmp=tmp_path) as sink:
         result = deliver(sink.port, ca_file)
 
     assert result.last is not None
     assert result.last.cert_verified is False
     assert "mx.patient.test" in result.last.verify_error
+    assert result.last.tls is not None
+    assert "other.example.test" not in result.last.tls.cert_subject  # trustme puts names in the SAN only
+    assert "O=trustme" in result.last.tls.cert_issuer
+    assert len(result.last.tls.cert_fingerprint_sha256) == 64
 
 
 def test_starttls_454_never_sends_in_clear(ca_file: Path) -> None:
@@ -142,3 +146,16 @@ def test_connection_refused_defers(ca_file: Path) -> None:
 
     assert result.outcome is smtp.Outcome.DEFERRED
     assert result.reason.startswith("connection failed")
+
+
+def test_self_signed_certificate_fingerprint_recorded(ca: trustme.CA, ca_file: Path, tmp_path: Path) -> None:
+    with TLSSink(ca, mode="self-signed", tmp=tmp_path) as sink:
+        result = deliver(sink.port, ca_file)
+    presented = x509.load_pem_x509_certificate((tmp_path / "self.crt").read_bytes())
+    expected = presented.fingerprint(hashes.SHA256()).hex()
+
+    assert result.last is not None
+    assert result.last.tls is not None
+    assert result.last.tls.cert_fingerprint_sha256 == expected
+    assert result.last.tls.cert_subject == "CN=mx.patient.test"
+    assert sink.messages == []

@@ -42,7 +42,7 @@ def header_addresses(raw_headers: bytes, name: str) -> list[str] | None:
             addresses: tuple[Address, ...] = value.addresses
         except (AttributeError, ValueError, IndexError):
             return None
-        if not addresses:
+        if not addresses or not all(a.username and a.domain for a in addresses):
             return None
         found.extend(a.addr_spec for a in addresses)
     return found

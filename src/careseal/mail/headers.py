@@ -35,6 +35,27 @@ def header_names(header_block: bytes) -> set[str]:
     return names
 
 
+def remove_fields(raw: bytes, name: str) -> bytes:
+    """Return *raw* without any header field called *name*, continuation lines included.
+
+    Only the header block changes; the body keeps its bytes.
+    """
+    header_block, rest = split_message(raw)
+    wanted = name.lower().encode("ascii")
+    kept: list[bytes] = []
+    dropping = False
+    for line in header_block.split(b"\r\n"):
+        if line[:1] in (b" ", b"\t"):
+            if not dropping:
+                kept.append(line)
+            continue
+        match = _FIELD_NAME.match(line)
+        dropping = bool(match and match.group(1).lower() == wanted)
+        if not dropping:
+            kept.append(line)
+    return b"\r\n".join(kept) + rest
+
+
 def make_message_id(hostname: str) -> str:
     """Return a new globally unique ``<random@hostname>`` Message-ID."""
     return f"<{secrets.token_hex(16)}@{hostname}>"
@@ -43,8 +64,11 @@ def make_message_id(hostname: str) -> str:
 def add_submission_headers(raw: bytes, *, hostname: str, received: str) -> tuple[bytes, str]:
     """Prepend ``Received`` and, where missing, ``Message-ID`` and ``Date`` (RFC 6409 section 8).
 
-    Returns the new message and its Message-ID (the existing one if present).
+    ``Bcc`` fields are removed first: their addresses are for the envelope
+    only, and RFC 5322 section 3.6.3 lets the sending system drop them.
+    Returns the new message and its Message-ID ("" when the message had one).
     """
+    raw = remove_fields(raw, "Bcc")
     header_block, _ = split_message(raw)
     names = header_names(header_block)
     added = [received]

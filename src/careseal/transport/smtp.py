@@ -117,15 +117,12 @@ async def _deliver_to(envelope: Envelope, hop: NextHop, address: str, context: s
         except aiosmtplib.SMTPResponseException as error:
             raise skip(f"STARTTLS refused: {error.code} {error.message}", "4.7.5",
                        smtp_code=error.code, smtp_reply=error.message) from None
-        except ssl.SSLCertVerificationError as error:
-            message = error.verify_message or str(error)
-            raise skip(f"certificate verification failed: {message}", "4.7.5",
-                       cert_verified=False, verify_error=message) from None
         except (TimeoutError, ssl.SSLError, aiosmtplib.SMTPException, OSError) as error:
             verify = _verify_error_in(error)
             if verify:
+                presented = await _probe_certificate(hop, address, local_hostname, timeout)
                 raise skip(f"certificate verification failed: {verify}", "4.7.5",
-                           cert_verified=False, verify_error=verify) from None
+                           cert_verified=False, verify_error=verify, tls=presented) from None
             raise skip(f"TLS handshake failed: {_describe(error)}", "4.7.5") from None
 
         ssl_object = client.get_transport_info("ssl_object")
@@ -138,6 +135,29 @@ async def _deliver_to(envelope: Envelope, hop: NextHop, address: str, context: s
                 await client.quit()
             except (TimeoutError, aiosmtplib.SMTPException, OSError):
                 client.close()
+
+
+async def _probe_certificate(hop: NextHop, address: str, local_hostname: str,
+                             timeout: float) -> TLSEvidence | None:
+    """Return what certificate a hop that failed verification presents, for the evidence.
+
+    A second connection runs EHLO and STARTTLS without verification and
+    quits right after the handshake, before MAIL, so no part of the message
+    ever crosses the unverified channel.
+    """
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE  # noqa: S501 (read-only probe, no message is sent)
+    client = aiosmtplib.SMTP(hostname=address, port=hop.port, local_hostname=local_hostname,
+                             start_tls=False, use_tls=False, timeout=timeout)
+    try:
+        await client.connect()
+        await client.starttls(server_hostname=hop.name, tls_context=context)
+        return evidence(client.get_transport_info("ssl_object"))
+    except (ssl.SSLError, aiosmtplib.SMTPException, OSError, TimeoutError):
+        return None
+    finally:
+        client.close()
 
 
 async def _transaction(client: aiosmtplib.SMTP, envelope: Envelope, secured: HopTry,
