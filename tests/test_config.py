@@ -29,7 +29,7 @@ def test_load_minimal_defaults(tmp_path: Path, no_overrides: None) -> None:
     loaded = config.load(write(tmp_path, MINIMAL))
 
     assert loaded.hostname == "gateway.test"
-    assert loaded.delivery.policy == "verified-tls"
+    assert loaded.delivery.policy == "tls-or-escrow"
     assert loaded.submission.listen == Endpoint("0.0.0.0", 587)  # noqa: S104 (a compared default, not a bind)
     assert loaded.delivery.retry_schedule == (300, 600, 1200, 2400, 3600)
     assert loaded.delivery.max_queue_age == 432000
@@ -40,7 +40,7 @@ def test_parse_minimal_dict(tmp_path: Path, no_overrides: None) -> None:
     parsed = config.parse({"hostname": "gateway.test"}, tmp_path / "careseal.toml")
 
     assert parsed.path == (tmp_path / "careseal.toml").resolve()
-    assert parsed.delivery.policy == "verified-tls"
+    assert parsed.delivery.policy == "tls-or-escrow"
 
 
 def test_load_relative_urls_resolve_against_folder(tmp_path: Path, no_overrides: None) -> None:
@@ -124,8 +124,9 @@ INVALID = [
                  id="unknown-delivery-key"),
     pytest.param(MINIMAL + '[delivery]\npolicy = "plaintext"\n', "delivery.policy", "unknown policy",
                  id="policy-plaintext"),
-    pytest.param(MINIMAL + '[delivery]\npolicy = "escrow"\n', "delivery.policy", "not available in this version",
-                 id="policy-escrow-planned"),
+    pytest.param(MINIMAL + '[delivery]\npolicy = "plain-consented"\n', "delivery.policy",
+                 "not available in this version",
+                 id="policy-plain-consented-planned"),
     pytest.param(MINIMAL + '[delivery.routes]\n"hospital.test" = "relay.clinic.test:smtp"\n',
                  'delivery.routes."hospital.test"', "invalid port", id="route-invalid-endpoint"),
     pytest.param(MINIMAL + '[submission]\nlisten = "127.0.0.1"\n', "submission.listen", "missing port",

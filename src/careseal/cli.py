@@ -41,6 +41,7 @@ def _parser() -> argparse.ArgumentParser:
     init.add_argument("--mx-listen", default="0.0.0.0:25", help="address:port of the inbound MX")
     init.add_argument("--web-listen", default="127.0.0.1:8025", help="address:port of the web process")
     init.add_argument("--database-url", default="sqlite:careseal.db", help="database URL written to the file")
+    init.add_argument("--practice-name", default="", help="name shown to patients (default: the host name)")
     init.set_defaults(handler=_init)
 
     run = commands.add_parser("run", help="run the gateway in the foreground")
@@ -94,7 +95,7 @@ def _init(args: argparse.Namespace) -> int:
     options = instance.InitOptions(
         directory=args.dir, hostname=args.hostname, admin_email=args.admin_email, admin_password=password,
         submission_listen=args.submission_listen, mx_listen=args.mx_listen, web_listen=args.web_listen,
-        database_url=args.database_url,
+        database_url=args.database_url, practice_name=args.practice_name,
     )
     try:
         config_path = instance.write_files(options)
@@ -113,6 +114,9 @@ def _init(args: argparse.Namespace) -> int:
     print(f"  staff account: {args.admin_email}")
     if generated:
         print(f"  password (shown once): {password}")
+    dkim_key = (config_path.parent / "keys" / "dkim.key").read_bytes()
+    print(f"Publish this DNS TXT record so receivers can check pickup notices:\n"
+          f"  careseal._domainkey.{args.hostname}  TXT  \"{instance.dkim_dns_record(dkim_key)}\"")
     print(f"Start it with: careseal --config {config_path} run")
     return 0
 
@@ -159,6 +163,8 @@ def _send(args: argparse.Namespace) -> int:
     from careseal.mail.addresses import domain_of
     from careseal.mail.headers import add_submission_headers, received_header
     from careseal.mail.lines import fold_long_lines
+    from careseal.mail.subject import strip_keyword
+    from careseal.policy.decision import decide
     from careseal.queue import store
     from careseal.queue.models import new_queue_id
 
@@ -169,6 +175,8 @@ def _send(args: argparse.Namespace) -> int:
     raw = args.file.read_bytes() if args.file else sys.stdin.buffer.read()
     raw = raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
     queue_id = new_queue_id()
+    raw, keyword = strip_keyword(raw, config.escrow.secure_keyword)
+    decision = decide(default_policy=config.delivery.policy, secure_keyword=keyword)
     raw = fold_long_lines(raw)
     raw, message_id = add_submission_headers(raw, hostname=config.hostname, received=received_header(
         helo="localhost", peer_ip="127.0.0.1", hostname=config.hostname, protocol="local",
@@ -176,7 +184,7 @@ def _send(args: argparse.Namespace) -> int:
     store.accept(store.Submission(
         content=raw, envelope_sender=args.sender, recipients=args.recipients, message_id=message_id,
         smtputf8=not all(a.isascii() for a in [args.sender, *args.recipients]),
-        body_8bit=not raw.isascii(), queue_id=queue_id,
+        body_8bit=not raw.isascii(), queue_id=queue_id, policy=decision.policy, policy_reasons=decision.reasons,
     ))
     print(queue_id)
     return 0

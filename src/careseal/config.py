@@ -20,8 +20,9 @@ from urllib.parse import unquote, urlsplit
 
 DEFAULT_CONFIG_NAME = "careseal.toml"
 
-POLICIES = ("verified-tls",)
-PLANNED_POLICIES = ("tls-or-escrow", "escrow", "plain-consented")
+POLICIES = ("verified-tls", "tls-or-escrow", "escrow")
+PLANNED_POLICIES = ("plain-consented",)
+LANGUAGES = ("en", "es")
 
 # In the spirit of Postfix: first retry after about 5 minutes, backing off
 # to about an hour between attempts, give up after 5 days in the queue.
@@ -120,6 +121,26 @@ class LoggingConfig:
 
 
 @dataclass(frozen=True)
+class PracticeConfig:
+    name: str
+    notices_from: str
+
+
+@dataclass(frozen=True)
+class EscrowConfig:
+    secure_keyword: str
+    expiry: int
+    default_language: str
+
+
+@dataclass(frozen=True)
+class DKIMConfig:
+    domain: str
+    selector: str
+    key_file: Path
+
+
+@dataclass(frozen=True)
 class Config:
     """A validated configuration; paths are absolute."""
 
@@ -136,6 +157,9 @@ class Config:
     delivery: DeliveryConfig
     dns: DNSConfig
     logging: LoggingConfig
+    practice: PracticeConfig
+    escrow: EscrowConfig
+    dkim: DKIMConfig
     secret_key: str = field(repr=False, default="")
 
 
@@ -167,7 +191,7 @@ def parse(raw: dict[str, Any], path: Path) -> Config:
     base = path.parent.resolve()
     _reject_unknown(raw, "", {
         "hostname", "public_url", "data_dir", "secret_key_file", "database", "storage", "keys",
-        "submission", "mx", "web", "delivery", "dns", "logging",
+        "submission", "mx", "web", "delivery", "dns", "logging", "practice", "escrow", "dkim",
     })
 
     hostname = _hostname(_get(raw, "hostname", str, required=True), "hostname")
@@ -197,6 +221,9 @@ def parse(raw: dict[str, Any], path: Path) -> Config:
         delivery=_delivery(_table(raw, "delivery"), base),
         dns=_dns(_table(raw, "dns")),
         logging=_logging(_table(raw, "logging")),
+        practice=_practice(_table(raw, "practice"), hostname),
+        escrow=_escrow(_table(raw, "escrow")),
+        dkim=_dkim(_table(raw, "dkim"), base, hostname),
         secret_key=secret_key,
     )
 
@@ -277,9 +304,10 @@ def _delivery(table: dict[str, Any], base: Path) -> DeliveryConfig:
         "policy", "ca_file", "routes", "port", "concurrency", "retry_schedule",
         "max_queue_age", "lease", "timeout",
     })
-    policy = _get(table, "policy", str, default="verified-tls", key="delivery.policy")
+    policy = _get(table, "policy", str, default="tls-or-escrow", key="delivery.policy")
     if policy in PLANNED_POLICIES:
-        raise ConfigError("delivery.policy", f"{policy!r} is not available in this version; use 'verified-tls'")
+        raise ConfigError("delivery.policy", f"{policy!r} is not available in this version; use one of "
+                          f"{', '.join(POLICIES)}")
     if policy not in POLICIES:
         raise ConfigError("delivery.policy", f"unknown policy {policy!r}; expected one of {', '.join(POLICIES)}")
 
@@ -326,6 +354,40 @@ def _dns(table: dict[str, Any]) -> DNSConfig:
             raise ConfigError(f"dns.nameservers[{i}]", f"must be an IP address, got {endpoint.host!r}") from None
     timeout = _get(table, "timeout", (int, float), default=5.0, key="dns.timeout")
     return DNSConfig(nameservers=endpoints, timeout=float(timeout))
+
+
+def _practice(table: dict[str, Any], hostname: str) -> PracticeConfig:
+    _reject_unknown(table, "practice", {"name", "notices_from"})
+    name = _get(table, "name", str, default=hostname, key="practice.name").strip()
+    if not name or any(c in name for c in "\r\n"):
+        raise ConfigError("practice.name", "must be one non-empty line")
+    notices_from = _get(table, "notices_from", str, default=f"no-reply@{hostname}", key="practice.notices_from")
+    local, at, domain = notices_from.rpartition("@")
+    if not at or not local or not _HOSTNAME.match(domain) or any(c in notices_from for c in " <>\r\n"):
+        raise ConfigError("practice.notices_from", f"not a valid address: {notices_from!r}")
+    return PracticeConfig(name=name, notices_from=notices_from)
+
+
+def _escrow(table: dict[str, Any]) -> EscrowConfig:
+    _reject_unknown(table, "escrow", {"secure_keyword", "expiry", "default_language"})
+    keyword = _get(table, "secure_keyword", str, default="[secure]", key="escrow.secure_keyword").strip()
+    expiry = _duration(table.get("expiry", "30d"), "escrow.expiry")
+    if expiry < 3600:
+        raise ConfigError("escrow.expiry", "must be at least 1h")
+    language = _get(table, "default_language", str, default="en", key="escrow.default_language")
+    if language not in LANGUAGES:
+        raise ConfigError("escrow.default_language", f"must be one of {', '.join(LANGUAGES)}, got {language!r}")
+    return EscrowConfig(secure_keyword=keyword, expiry=expiry, default_language=language)
+
+
+def _dkim(table: dict[str, Any], base: Path, hostname: str) -> DKIMConfig:
+    _reject_unknown(table, "dkim", {"domain", "selector", "key_file"})
+    domain = _hostname(_get(table, "domain", str, default=hostname, key="dkim.domain"), "dkim.domain")
+    selector = _get(table, "selector", str, default="careseal", key="dkim.selector")
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9-]{0,62}", selector):
+        raise ConfigError("dkim.selector", f"not a valid DNS label: {selector!r}")
+    key_file = _path(base, _get(table, "key_file", str, default="keys/dkim.key", key="dkim.key_file"))
+    return DKIMConfig(domain=domain, selector=selector, key_file=key_file)
 
 
 def _logging(table: dict[str, Any]) -> LoggingConfig:

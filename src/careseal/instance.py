@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import ipaddress
 import os
@@ -11,7 +12,7 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
 from careseal.vault import keyring
@@ -59,9 +60,12 @@ domains = ["{hostname}"]
 listen = "{web_listen}"
 
 [delivery]
+# tls-or-escrow: verified TLS where the recipient's server offers it, else
+#   keep the message encrypted here and send a pickup notice for the portal.
 # verified-tls: deliver only over TLS 1.2+ with a certificate verified for
-# the next hop; otherwise defer, then bounce. Never plaintext.
-policy = "verified-tls"
+#   the next hop; otherwise defer, then bounce. Never plaintext.
+# escrow: always keep the message here and send a pickup notice.
+policy = "tls-or-escrow"
 # Extra trust anchors (PEM) for next-hop certificates, for private CAs.
 ca_file = ""
 # TCP port of next hops found through MX records.
@@ -80,6 +84,28 @@ timeout = "60s"
 # Next hop per recipient domain instead of its MX records. The certificate
 # is checked against this host (a name or an IP address).
 # "clinic.example.test" = "mail.clinic.example.test:25"
+
+[practice]
+# Name shown to patients on pickup notices and portal pages.
+name = "{practice_name}"
+# Sender address of pickup notices and one-time codes.
+notices_from = "no-reply@{hostname}"
+
+[escrow]
+# A subject containing this keyword sends the message by escrow; the
+# keyword is removed from the subject. Empty turns the keyword off.
+secure_keyword = "[secure]"
+# How long an escrowed message can be picked up.
+expiry = "30d"
+# Language of notices and pages when the patient has not chosen one: en or es.
+default_language = "en"
+
+[dkim]
+# Pickup notices are DKIM-signed. Publish the TXT record that 'careseal init'
+# printed at <selector>._domainkey.<domain>.
+domain = "{hostname}"
+selector = "careseal"
+key_file = "keys/dkim.key"
 
 [dns]
 # Resolvers for MX and address lookups, as "ip" or "ip:port". Empty uses the
@@ -104,6 +130,7 @@ class InitOptions:
     mx_listen: str = "0.0.0.0:25"
     web_listen: str = "127.0.0.1:8025"
     database_url: str = "sqlite:careseal.db"
+    practice_name: str = ""
 
 
 def write_files(options: InitOptions) -> Path:
@@ -122,6 +149,8 @@ def write_files(options: InitOptions) -> Path:
     keyring.create_key(keys_dir)
     _write_private(keys_dir / "secret_key", secrets.token_urlsafe(50).encode("ascii") + b"\n")
 
+    _write_private(keys_dir / "dkim.key", dkim_private_key())
+
     tls_dir = directory / "tls"
     tls_dir.mkdir(exist_ok=True, mode=0o700)
     certificate, key = self_signed_certificate(options.hostname)
@@ -134,6 +163,7 @@ def write_files(options: InitOptions) -> Path:
         submission_listen=options.submission_listen,
         mx_listen=options.mx_listen,
         web_listen=options.web_listen,
+        practice_name=(options.practice_name or options.hostname).replace('"', "'"),
     ), encoding="utf-8")
     return config_path
 
@@ -163,6 +193,21 @@ def self_signed_certificate(hostname: str, days: int = 825) -> tuple[bytes, byte
         key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                           serialization.NoEncryption()),
     )
+
+
+def dkim_private_key() -> bytes:
+    """Return a new 2048-bit RSA key in PEM, the size RFC 8301 requires verifiers to accept."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
+                             serialization.NoEncryption())
+
+
+def dkim_dns_record(private_pem: bytes) -> str:
+    """Return the TXT record value that publishes the public half of a DKIM key."""
+    key = serialization.load_pem_private_key(private_pem, password=None)
+    public = key.public_key().public_bytes(serialization.Encoding.DER,
+                                           serialization.PublicFormat.SubjectPublicKeyInfo)
+    return "v=DKIM1; k=rsa; p=" + base64.b64encode(public).decode("ascii")
 
 
 def _write_private(path: Path, data: bytes) -> None:

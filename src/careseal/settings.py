@@ -7,6 +7,10 @@ every setting they own lives in the TOML file.
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from django.utils.csp import CSP
+
 from careseal import config as careseal_config
 
 CARESEAL = careseal_config.load(careseal_config.find_config_path())
@@ -24,16 +28,21 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "careseal.accounts",
     "careseal.queue",
+    "careseal.escrow",
+    "careseal.portal",
     "careseal.web",
 ]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
+    "careseal.portal.middleware.NoStoreMiddleware",
 ]
 
 ROOT_URLCONF = "careseal.web.urls"
@@ -44,7 +53,11 @@ TEMPLATES = [
         "BACKEND": "django.template.backends.django.DjangoTemplates",
         "DIRS": [],
         "APP_DIRS": True,
-        "OPTIONS": {"context_processors": ["django.template.context_processors.request"]},
+        "OPTIONS": {"context_processors": [
+            "django.template.context_processors.request",
+            "django.template.context_processors.csrf",
+            "careseal.portal.context.practice",
+        ]},
     }
 ]
 
@@ -96,13 +109,37 @@ AUTH_PASSWORD_VALIDATORS = [
 
 USE_TZ = True
 TIME_ZONE = "UTC"
-LANGUAGE_CODE = "en"
+LANGUAGE_CODE = CARESEAL.escrow.default_language
+LANGUAGES = [("en", "English"), ("es", "Español")]
 USE_I18N = True
+LOCALE_PATHS = [Path(__file__).resolve().parent / "locale"]
+LANGUAGE_COOKIE_SECURE = CARESEAL.public_url.startswith("https://")
+LANGUAGE_COOKIE_HTTPONLY = True
+LANGUAGE_COOKIE_SAMESITE = "Lax"
+
+STATIC_URL = "/static/"
+
+# Strict by default: pages load nothing from elsewhere and run no inline
+# script. Views that show message HTML tighten this further.
+SECURE_CSP = {
+    "default-src": [CSP.SELF],
+    "script-src": [CSP.SELF],
+    "style-src": [CSP.SELF],
+    "img-src": [CSP.SELF],
+    "frame-src": [CSP.SELF],
+    "form-action": [CSP.SELF],
+    "base-uri": [CSP.NONE],
+    "object-src": [CSP.NONE],
+    "frame-ancestors": [CSP.NONE],
+}
 
 SESSION_COOKIE_SECURE = CARESEAL.public_url.startswith("https://")
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+# Sessions end after 30 minutes without a request.
 SESSION_COOKIE_AGE = 30 * 60
 SESSION_SAVE_EVERY_REQUEST = True
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+SESSION_COOKIE_SAMESITE = "Lax"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "no-referrer"
 X_FRAME_OPTIONS = "DENY"

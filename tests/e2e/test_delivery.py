@@ -76,6 +76,7 @@ def test_stripped_starttls_deferred_with_reason(gateway_factory: object, ca_file
     with StrippingSink() as sink:
         gateway: Gateway = gateway_factory()  # type: ignore[operator]
         gateway.route("patient.test", "127.0.0.1", sink.port, ca_file)
+        gateway.configure(lambda d: d["delivery"].__setitem__("policy", "verified-tls"))
         gateway.start()
         with gateway.smtp() as client:
             client.sendmail(ADMIN, ["pat@patient.test"],

@@ -19,6 +19,9 @@ class Message(models.Model):
     class Kind(models.TextChoices):
         SUBMITTED = "submitted", "submitted by staff"
         DSN = "dsn", "delivery status notification"
+        NOTICE = "notice", "pickup notice"
+        CODE = "code", "one-time code"
+        PORTAL = "portal", "sent from the patient portal"
 
     id = models.CharField(primary_key=True, max_length=32, default=new_queue_id, editable=False)
     kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.SUBMITTED)
@@ -47,11 +50,14 @@ class Delivery(models.Model):
         DEFERRED = "deferred"
         DELIVERED = "delivered"
         FAILED = "failed"
+        ESCROWED = "escrowed"
 
     PENDING = (Status.QUEUED, Status.DEFERRED)
 
     message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="deliveries")
     recipient = models.CharField(max_length=320)
+    policy = models.CharField(max_length=32, default="verified-tls")
+    policy_reasons = models.JSONField(default=list)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.QUEUED)
     attempts = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField()
@@ -78,6 +84,7 @@ class DeliveryAttempt(models.Model):
         DEFERRED = "deferred"
         FAILED = "failed"
         INTERRUPTED = "interrupted"
+        ESCROWED = "escrowed"
 
     delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="attempt_set")
     number = models.PositiveIntegerField()

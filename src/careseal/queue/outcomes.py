@@ -10,11 +10,15 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from careseal.policy.decision import ESCROW, TLS_OR_ESCROW
 from careseal.queue import dsn, retry, store
 from careseal.queue.models import Delivery, DeliveryAttempt, Message
 from careseal.transport.smtp import DeliveryResult, Outcome
 
 log = logging.getLogger("careseal.delivery")
+
+# RFC 3463 status the transport gives when no next hop could do verified TLS.
+NO_SECURE_TRANSPORT = "4.7.5"
 
 
 def record(delivery: Delivery, attempt: DeliveryAttempt, result: DeliveryResult, worker: str,
@@ -28,6 +32,17 @@ def record(delivery: Delivery, attempt: DeliveryAttempt, result: DeliveryResult,
     config = settings.CARESEAL.delivery
     now = timezone.now()
     message: Message = delivery.message
+
+    if (delivery.policy in (TLS_OR_ESCROW, ESCROW) and result.outcome is Outcome.DEFERRED
+            and result.status_code == NO_SECURE_TRANSPORT):
+        _fill_evidence(attempt, result, now)
+        attempt.outcome = DeliveryAttempt.Outcome.ESCROWED
+        attempt.save()
+        from careseal.escrow.service import open_escrow
+
+        if open_escrow(delivery, f"no verified TLS: {result.reason}", worker) is None:
+            return str(delivery.status)
+        return str(Delivery.Status.ESCROWED)
     status = Delivery.Status.DELIVERED
     next_at: dt.datetime | None = None
     reason = result.reason
@@ -59,13 +74,20 @@ def record(delivery: Delivery, attempt: DeliveryAttempt, result: DeliveryResult,
             # Another worker took the row after our lease expired, so its result is kept.
             log.warning("lease lost queue_id=%s delivery=%s attempt=%d", message.id, delivery.pk, attempt.number)
             return str(delivery.status)
-        if status == Delivery.Status.FAILED and message.envelope_sender and content is not None:
+        if status == Delivery.Status.FAILED and _wants_dsn(message) and content is not None:
             _queue_dsn(message, delivery, result, reason, dsn_status, content)
 
     log.info("attempt queue_id=%s delivery=%s attempt=%d outcome=%s status=%s next_hop=%s tls=%s",
              message.id, delivery.pk, attempt.number, result.outcome, status,
              attempt.next_hop or "-", attempt.tls_version or "-")
     return str(status)
+
+
+def _wants_dsn(message: Message) -> bool:
+    # NOTE: a failed pickup notice or code mail produces no DSN because its
+    # envelope sender is the gateway's own notice address; staff see the
+    # failure in the queue instead.
+    return bool(message.envelope_sender) and message.kind not in (Message.Kind.NOTICE, Message.Kind.CODE)
 
 
 def _fill_evidence(attempt: DeliveryAttempt, result: DeliveryResult, now: dt.datetime) -> None:

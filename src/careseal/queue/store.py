@@ -29,6 +29,8 @@ class Submission:
     body_8bit: bool = False
     kind: str = Message.Kind.SUBMITTED
     queue_id: str = ""
+    policy: str = "verified-tls"
+    policy_reasons: tuple[str, ...] = ()
 
 
 def accept(submission: Submission) -> Message:
@@ -58,7 +60,8 @@ def accept(submission: Submission) -> Message:
             )
             now = timezone.now()
             Delivery.objects.bulk_create(
-                Delivery(message=message, recipient=recipient, next_attempt_at=now)
+                Delivery(message=message, recipient=recipient, next_attempt_at=now,
+                         policy=submission.policy, policy_reasons=list(submission.policy_reasons))
                 for recipient in submission.recipients
             )
     except BaseException:

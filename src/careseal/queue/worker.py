@@ -23,6 +23,7 @@ from django.conf import settings
 from django.db import close_old_connections
 
 from careseal.mail.addresses import domain_of
+from careseal.policy.decision import ESCROW, OPPORTUNISTIC
 from careseal.queue import leases, outcomes, store
 from careseal.queue.models import Delivery
 from careseal.transport import nexthop, smtp
@@ -115,6 +116,9 @@ class Worker:
                 log.exception("cannot record internal error delivery=%s", delivery.pk)
 
     async def _attempt(self, delivery: Delivery, content: bytes) -> smtp.DeliveryResult:
+        if delivery.policy == ESCROW:
+            return smtp.DeliveryResult(smtp.Outcome.DEFERRED, "policy escrow: no delivery attempted",
+                                       outcomes.NO_SECURE_TRANSPORT)
         domain = domain_of(delivery.recipient)
         try:
             hops = await nexthop.resolve(domain, routes=self.routes, port=self.config.delivery.port,
@@ -127,7 +131,8 @@ class Worker:
                                  content=content, smtputf8=delivery.message.smtputf8,
                                  body_8bit=delivery.message.body_8bit)
         return await smtp.deliver(envelope, hops, context=self.context, local_hostname=self.config.hostname,
-                                  timeout=float(self.config.delivery.timeout))
+                                  timeout=float(self.config.delivery.timeout),
+                                  opportunistic=delivery.policy == OPPORTUNISTIC)
 
     async def _db(self, function: Callable[..., T], *args: Any) -> T:
         def call() -> T:

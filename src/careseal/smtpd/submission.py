@@ -31,6 +31,8 @@ from careseal.config import Config
 from careseal.mail.addresses import header_addresses
 from careseal.mail.headers import add_submission_headers, received_header, split_message
 from careseal.mail.lines import fold_long_lines
+from careseal.mail.subject import strip_keyword
+from careseal.policy.decision import decide
 from careseal.queue import store
 from careseal.queue.models import new_queue_id
 from careseal.queue.vault import blob_store, loggable
@@ -180,6 +182,8 @@ class SubmissionHandler:
             return "550 5.7.1 From address not allowed for this account"
 
         queue_id = new_queue_id()
+        raw, keyword = strip_keyword(raw, self.config.escrow.secure_keyword)
+        decision = decide(default_policy=self.config.delivery.policy, secure_keyword=keyword)
         raw = fold_long_lines(raw)
         raw, message_id = add_submission_headers(raw, hostname=self.config.hostname, received=_received(
             server, session, self.config.hostname, queue_id))
@@ -197,6 +201,8 @@ class SubmissionHandler:
             or not all(r.isascii() for r in envelope.rcpt_tos),
             body_8bit="BODY=8BITMIME" in mail_options or not raw.isascii(),
             queue_id=queue_id,
+            policy=decision.policy,
+            policy_reasons=decision.reasons,
         )
         try:
             await self.run_db(_accept, submission)

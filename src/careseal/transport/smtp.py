@@ -18,6 +18,10 @@ import aiosmtplib
 from careseal.transport.nexthop import NextHop
 from careseal.transport.tls import TLSEvidence, evidence
 
+VERIFIED = "verified"
+UNVERIFIED = "unverified"
+PLAIN = "plain"
+
 
 class Outcome(StrEnum):
     DELIVERED = "delivered"
@@ -39,6 +43,7 @@ class HopTry:
     verify_error: str = ""
     smtp_code: int | None = None
     smtp_reply: str = ""
+    tls_level: str = VERIFIED  # what this connection required: verified, unverified or plain
 
 
 @dataclass
@@ -77,23 +82,34 @@ class _NextHop(Exception):
 
 
 async def deliver(envelope: Envelope, hops: list[NextHop], *, context: ssl.SSLContext,
-                  local_hostname: str, timeout: float) -> DeliveryResult:
-    """Try each address of each hop until one takes or refuses the message."""
+                  local_hostname: str, timeout: float, opportunistic: bool = False) -> DeliveryResult:
+    """Try each address of each hop until one takes or refuses the message.
+
+    With *opportunistic* (for mail without PHI only), a hop that fails
+    verified TLS is tried again with unverified TLS, and one that offers no
+    usable TLS at all gets the message in plain text.
+    """
     tried: list[HopTry] = []
     last_reason, last_status = "no next hop", "4.4.4"
+    levels = (VERIFIED, UNVERIFIED, PLAIN) if opportunistic else (VERIFIED,)
     for hop in hops:
         for address in hop.addresses:
-            try:
-                return await _deliver_to(envelope, hop, address, context, local_hostname, timeout, tried)
-            except _NextHop as skip:
-                tried.append(skip.hop_try)
-                last_reason, last_status = skip.reason, skip.status
+            for level in levels:
+                try:
+                    return await _deliver_to(envelope, hop, address, context, local_hostname, timeout, tried,
+                                             level)
+                except _NextHop as skip:
+                    tried.append(skip.hop_try)
+                    last_reason, last_status = skip.reason, skip.status
+                    if skip.status != "4.7.5":
+                        break  # not a TLS problem: a lower TLS level cannot help with this address
     return DeliveryResult(Outcome.DEFERRED, last_reason, last_status, tried)
 
 
 async def _deliver_to(envelope: Envelope, hop: NextHop, address: str, context: ssl.SSLContext,
-                      local_hostname: str, timeout: float, tried: list[HopTry]) -> DeliveryResult:
-    base = HopTry(name=hop.name, address=address, port=hop.port, source=hop.source, result="")
+                      local_hostname: str, timeout: float, tried: list[HopTry],
+                      level: str = "verified") -> DeliveryResult:
+    base = HopTry(name=hop.name, address=address, port=hop.port, source=hop.source, result="", tls_level=level)
 
     def skip(reason: str, status: str, **extra: object) -> _NextHop:
         return _NextHop(reason, status, _replace(base, result=reason, **extra))
@@ -110,10 +126,13 @@ async def _deliver_to(envelope: Envelope, hop: NextHop, address: str, context: s
         except (TimeoutError, aiosmtplib.SMTPException, OSError) as error:
             raise skip(f"connection failed: {_describe(error)}", "4.4.1") from None
 
+        if level == PLAIN:
+            return await _transaction(client, envelope, base, tried)
         if not client.supports_extension("starttls"):
             raise skip("next hop does not offer STARTTLS", "4.7.5")
         try:
-            await client.starttls(server_hostname=hop.name, tls_context=context)
+            await client.starttls(server_hostname=hop.name,
+                                  tls_context=context if level == VERIFIED else _unverified_context())
         except aiosmtplib.SMTPResponseException as error:
             raise skip(f"STARTTLS refused: {error.code} {error.message}", "4.7.5",
                        smtp_code=error.code, smtp_reply=error.message) from None
@@ -127,7 +146,7 @@ async def _deliver_to(envelope: Envelope, hop: NextHop, address: str, context: s
 
         ssl_object = client.get_transport_info("ssl_object")
         tls = evidence(ssl_object)
-        secured = _replace(base, tls=tls, cert_verified=True)
+        secured = _replace(base, tls=tls, cert_verified=level == VERIFIED)
         return await _transaction(client, envelope, secured, tried)
     finally:
         if client.is_connected:
@@ -145,9 +164,7 @@ async def _probe_certificate(hop: NextHop, address: str, local_hostname: str,
     quits right after the handshake, before MAIL, so no part of the message
     ever crosses the unverified channel.
     """
-    context = ssl.create_default_context()
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE  # noqa: S501 (read-only probe, no message is sent)
+    context = _unverified_context()
     client = aiosmtplib.SMTP(hostname=address, port=hop.port, local_hostname=local_hostname,
                              start_tls=False, use_tls=False, timeout=timeout)
     try:
@@ -201,6 +218,14 @@ async def _transaction(client: aiosmtplib.SMTP, envelope: Envelope, secured: Hop
         return done(Outcome.DEFERRED, f"connection lost during {stage}: {_describe(error)}", "4.4.2", None, "")
     return done(Outcome.DELIVERED, f"accepted: {response.code} {response.message}", "2.0.0",
                 response.code, response.message)
+
+
+def _unverified_context() -> ssl.SSLContext:
+    """Return a context that encrypts without checking the certificate, for mail without PHI."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
 
 
 def _replace(hop_try: HopTry, **changes: object) -> HopTry:

@@ -1,0 +1,1 @@
+"""Escrowed messages: kept encrypted here, picked up by the patient in the portal."""

@@ -1,0 +1,51 @@
+"""Put a delivery into escrow: create the escrow, queue its pickup notice, close the delivery."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from careseal.escrow import notices
+from careseal.escrow.models import Escrow, new_token, token_hash
+from careseal.policy.decision import OPPORTUNISTIC
+from careseal.queue import store
+from careseal.queue.models import Delivery, Message
+
+log = logging.getLogger("careseal.escrow")
+
+
+def open_escrow(delivery: Delivery, reason: str, worker: str) -> Escrow | None:
+    """Escrow *delivery* for its recipient and queue the pickup notice, in one transaction.
+
+    Returns None if *worker* no longer holds the delivery's lease. The raw
+    token exists only in the notice, which is sealed like every message.
+    """
+    config = settings.CARESEAL
+    token = new_token()
+    now = timezone.now()
+    expires_at = now + dt.timedelta(seconds=config.escrow.expiry)
+    language = config.escrow.default_language
+    notice = notices.pickup_notice(recipient=delivery.recipient, token=token, expires_at=expires_at,
+                                   language=language)
+
+    with transaction.atomic():
+        changed = Delivery.objects.filter(pk=delivery.pk, lease_owner=worker).update(
+            status=Delivery.Status.ESCROWED, finished_at=now, last_reason=reason[:2000],
+            lease_owner="", lease_expires_at=None)
+        if not changed:
+            log.warning("lease lost before escrow queue_id=%s delivery=%s", delivery.message_id, delivery.pk)
+            return None
+        escrow = Escrow.objects.create(
+            delivery=delivery, message_id=delivery.message_id, recipient=delivery.recipient.lower(),
+            language=language, token_hash=token_hash(token), expires_at=expires_at, reason=reason[:2000])
+        queued = store.accept(store.Submission(
+            content=notice, envelope_sender=config.practice.notices_from, recipients=[delivery.recipient],
+            kind=Message.Kind.NOTICE, policy=OPPORTUNISTIC, policy_reasons=("pickup notice holds no PHI",),
+            smtputf8=not delivery.recipient.isascii(), body_8bit=not notice.isascii()))
+    log.info("escrowed queue_id=%s delivery=%s escrow=%s notice_queue_id=%s",
+             delivery.message_id, delivery.pk, escrow.id, queued.id)
+    return escrow

@@ -1,0 +1,1 @@
+"""The patient portal: pickup, identity check, reading and secure reply."""

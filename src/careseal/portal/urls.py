@@ -1,0 +1,22 @@
+from django.urls import path
+
+from careseal.portal import views
+
+app_name = "portal"
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("sign-in", views.sign_in, name="sign_in"),
+    path("sign-out", views.sign_out, name="sign_out"),
+    path("p/<str:token>", views.pickup_link, name="pickup_link"),
+    path("pickup", views.pickup, name="pickup"),
+    path("pickup/code", views.send_code, name="send_code"),
+    path("verify", views.verify, name="verify"),
+    path("messages/", views.inbox, name="inbox"),
+    path("messages/<str:escrow_id>", views.message, name="message"),
+    path("messages/<str:escrow_id>/html/<int:index>", views.html_part, name="html_part"),
+    path("messages/<str:escrow_id>/attachments/<int:index>", views.attachment, name="attachment"),
+    path("messages/<str:escrow_id>/download", views.download, name="download"),
+    path("messages/<str:escrow_id>/reply", views.reply, name="reply"),
+    path("static/portal.css", views.stylesheet, name="stylesheet"),
+]
