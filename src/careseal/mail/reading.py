@@ -50,7 +50,7 @@ def parse(raw: bytes) -> EmailMessage:
 
 def leaf_parts(message: EmailMessage) -> list[EmailMessage]:
     """Return the message's non-multipart parts in order; their index is the portal's part number."""
-    return [part for part in message.walk() if not part.is_multipart()]  # type: ignore[misc]
+    return [part for part in message.walk() if not part.is_multipart()]
 
 
 def readable(raw: bytes) -> ReadableMessage:
