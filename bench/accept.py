@@ -147,7 +147,8 @@ def measure_cell(gateway: BenchGateway, sink: SinkProcess, size: int, connection
         },
     }
     print(f"  {size_label(size)} x {connections} connections: {cell['messages_per_second']} msg/s, "
-          f"dot->250 p50 {cell['dot_to_reply']['p50_ms']} ms, p99 {cell['dot_to_reply']['p99_ms']} ms"
+          f"dot->250 p50 {cell['dot_to_reply']['p50_ms']} ms, p99 {cell['dot_to_reply']['p99_ms']} ms, "
+          f"other processes used {cpu['machine']['other']:.1f} CPU-s"
           f"{'  ERRORS: ' + str(cell['errors'][:2]) if cell['errors'] else ''}", flush=True)
     return cell
 

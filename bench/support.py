@@ -107,6 +107,8 @@ def machine_facts(data_dir: Path) -> dict[str, Any]:
         "kernel": platform.release(),
         "postfix": _run(["postconf", "-d", "-h", "mail_version"]) or "not installed",
         "data_dir": str(data_dir),
+        "load_average_at_start": [round(value, 2) for value in os.getloadavg()],
+        "git": _run(["git", "-C", str(ROOT), "describe", "--always", "--dirty"]),
         "fsync_probe": fsync_probe(data_dir),
     }
 
@@ -240,14 +242,24 @@ def cpu_difference(before: dict[str, float], after: dict[str, float]) -> dict[st
     return {name: round(after.get(name, 0.0) - before.get(name, 0.0), 3) for name in sorted(names)}
 
 
-class CpuMeter:
-    """CPU seconds of several process groups between ``start()`` and ``finish()``.
+def machine_cpu_seconds() -> dict[str, float]:
+    """Return busy and total CPU seconds of the whole machine, summed over all CPUs, from /proc/stat."""
+    fields = [int(value) for value in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    user, nice, system, idle, iowait, irq, softirq, steal = (fields + [0] * 8)[:8]
+    busy = user + nice + system + irq + softirq + steal
+    return {"busy": busy / CLOCK_TICKS, "total": (busy + idle + iowait) / CLOCK_TICKS}
 
-    Each reader returns CPU seconds by label, as tree_cpu_seconds does.
+
+class CpuMeter:
+    """CPU seconds of several process groups, and of the whole machine, between ``start()`` and ``finish()``.
+
+    Each reader returns CPU seconds by label, as tree_cpu_seconds does. The
+    machine's busy time minus every group's time is what other processes
+    used: on a shared machine that shows how quiet the run was.
     """
 
     def __init__(self, **readers: Callable[[], dict[str, float]]) -> None:
-        self.readers = readers
+        self.readers = {**readers, "machine": machine_cpu_seconds}
         self.before: dict[str, dict[str, float]] = {}
         self.after: dict[str, dict[str, float]] = {}
 
@@ -258,7 +270,11 @@ class CpuMeter:
         self.after = {name: read() for name, read in self.readers.items()}
 
     def seconds(self) -> dict[str, dict[str, float]]:
-        return {name: cpu_difference(self.before.get(name, {}), self.after.get(name, {})) for name in self.readers}
+        """Return the CPU seconds used per group and label, plus "other" under "machine"."""
+        used = {name: cpu_difference(self.before.get(name, {}), self.after.get(name, {})) for name in self.readers}
+        ours = sum(sum(values.values()) for name, values in used.items() if name != "machine")
+        used["machine"]["other"] = round(used["machine"]["busy"] - ours, 3)
+        return used
 
 
 def gateway_role(pid: int) -> str:

@@ -165,8 +165,18 @@ def test_language_switch_to_spanish(client: Client, lab_message: bytes) -> None:
     pickup = queue_and_escrow(lab_message)
     client.get(pickup.link)
 
-    client.post("/i18n/setlang/", {"language": "es", "next": "/pickup"})
+    client.post("/language", {"language": "es", "next": "/pickup"})
     page = client.get("/pickup").content.decode()
 
     assert "Confirme que es usted" in page
     assert 'lang="es"' in page
+
+
+def test_language_choice_remembered_for_notices(client: Client, lab_message: bytes) -> None:
+    sign_in(client, queue_and_escrow(lab_message))
+
+    client.post("/language", {"language": "es", "next": "/messages/"})
+    queue_and_escrow(lab_message)
+
+    notice = store.content(Message.objects.filter(kind=Message.Kind.NOTICE).latest("created_at"))
+    assert b"Subject: Mensaje seguro de " in notice

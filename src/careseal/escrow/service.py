@@ -12,6 +12,7 @@ from django.utils import timezone
 from careseal.escrow import notices
 from careseal.escrow.models import Escrow, new_token, token_hash
 from careseal.policy.decision import OPPORTUNISTIC
+from careseal.portal.models import LanguagePreference
 from careseal.queue import store
 from careseal.queue.models import Delivery, Message
 
@@ -28,7 +29,8 @@ def open_escrow(delivery: Delivery, reason: str, worker: str) -> Escrow | None:
     token = new_token()
     now = timezone.now()
     expires_at = now + dt.timedelta(seconds=config.escrow.expiry)
-    language = config.escrow.default_language
+    preference = LanguagePreference.objects.filter(address=delivery.recipient.lower()).first()
+    language = preference.language if preference else config.escrow.default_language
     notice = notices.pickup_notice(recipient=delivery.recipient, token=token, expires_at=expires_at,
                                    language=language)
 

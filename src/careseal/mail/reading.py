@@ -60,9 +60,12 @@ def readable(raw: bytes) -> ReadableMessage:
         sender=_header(message, "From"), subject=_header(message, "Subject"), date=_header(message, "Date"),
         message_id=_header(message, "Message-ID"), references=_header(message, "References"),
     )
+    hidden = _hidden_alternatives(message)
     for index, part in enumerate(leaf_parts(message)):
         content_type = part.get_content_type()
         disposition = part.get_content_disposition()
+        if index in hidden:
+            continue
         if disposition != "attachment" and content_type == "text/plain":
             result.texts.append(decode_text(part, result.defects))
         elif disposition != "attachment" and content_type == "text/html":
@@ -72,6 +75,42 @@ def readable(raw: bytes) -> ReadableMessage:
             size = len(payload) if isinstance(payload, bytes) else 0
             result.attachments.append(Attachment(index, safe_filename(part.get_filename()), content_type, size))
     return result
+
+
+def _hidden_alternatives(message: EmailMessage) -> set[int]:
+    """Return the leaf indexes inside multipart/alternative branches that are not shown.
+
+    Of the alternatives (RFC 2046 section 5.1.4) the portal shows one: the
+    last HTML branch, else the last plain-text branch, else the last one.
+    """
+    hidden: set[int] = set()
+    counter = 0
+
+    def visit(part: EmailMessage, hide: bool) -> None:
+        nonlocal counter
+        if not part.is_multipart():
+            if hide:
+                hidden.add(counter)
+            counter += 1
+            return
+        children = list(part.iter_parts())
+        chosen = None
+        if part.get_content_type() == "multipart/alternative" and children:
+            chosen = _preferred(children)
+        for child in children:
+            visit(child, hide or (chosen is not None and child is not chosen))  # type: ignore[arg-type]
+
+    visit(message, False)
+    return hidden
+
+
+def _preferred(children: list[EmailMessage]) -> EmailMessage:
+    for wanted in ("text/html", "text/plain"):
+        matches = [c for c in children if c.get_content_type() == wanted or
+                   (c.is_multipart() and any(p.get_content_type() == wanted for p in c.walk()))]
+        if matches:
+            return matches[-1]
+    return children[-1]
 
 
 def decode_text(part: EmailMessage, defects: list[str]) -> str:

@@ -26,3 +26,11 @@ class AddressLockout(models.Model):
     failures = models.PositiveIntegerField(default=0)
     window_started_at = models.DateTimeField()
     locked_until = models.DateTimeField(null=True, blank=True)
+
+
+class LanguagePreference(models.Model):
+    """The language a patient chose in the portal, used for their later notices."""
+
+    address = models.CharField(max_length=320, primary_key=True)
+    language = models.CharField(max_length=8)
+    updated_at = models.DateTimeField(auto_now=True)

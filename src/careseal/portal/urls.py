@@ -8,6 +8,7 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("sign-in", views.sign_in, name="sign_in"),
     path("sign-out", views.sign_out, name="sign_out"),
+    path("language", views.set_language, name="set_language"),
     path("p/<str:token>", views.pickup_link, name="pickup_link"),
     path("pickup", views.pickup, name="pickup"),
     path("pickup/code", views.send_code, name="send_code"),
@@ -19,4 +20,5 @@ urlpatterns = [
     path("messages/<str:escrow_id>/download", views.download, name="download"),
     path("messages/<str:escrow_id>/reply", views.reply, name="reply"),
     path("static/portal.css", views.stylesheet, name="stylesheet"),
+    path("favicon.ico", views.favicon, name="favicon"),
 ]

@@ -25,6 +25,7 @@ from django.utils.csp import CSP
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.csp import csp_override
+from django.views import i18n as i18n_views
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from careseal.escrow.models import Escrow, token_hash
@@ -32,6 +33,7 @@ from careseal.mail import reading
 from careseal.mail.sanitize import clean_html
 from careseal.portal import identity
 from careseal.portal.forms import AddressForm, CodeForm, ReplyForm
+from careseal.portal.models import LanguagePreference
 from careseal.portal.reply import build_reply
 from careseal.queue import store
 from careseal.queue.models import Message
@@ -159,6 +161,17 @@ def verify(request: HttpRequest) -> HttpResponse:
 
 
 @require_POST
+def set_language(request: HttpRequest) -> HttpResponse:
+    """Switch the page language, and remember it for a signed-in patient's later notices."""
+    response = i18n_views.set_language(request)
+    language = request.POST.get("language", "")
+    address = request.session.get("address")
+    if address and language in dict(settings.LANGUAGES):
+        LanguagePreference.objects.update_or_create(address=address, defaults={"language": language})
+    return response
+
+
+@require_POST
 def sign_out(request: HttpRequest) -> HttpResponse:
     request.session.flush()
     return redirect("portal:home")
@@ -267,6 +280,11 @@ def reply(request: HttpRequest, escrow_id: str) -> HttpResponse:
         body_8bit=not content.isascii(), smtputf8=not clinician.isascii()))
     log.info("portal reply queued escrow=%s queue_id=%s", escrow.id, queued.id)
     return HttpResponseRedirect(reverse("portal:message", args=[escrow.id]) + "?sent=1")
+
+
+@require_GET
+def favicon(request: HttpRequest) -> HttpResponse:
+    return HttpResponse(status=204)
 
 
 @require_GET

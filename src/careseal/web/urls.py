@@ -4,6 +4,5 @@ from careseal.web import views
 
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
-    path("i18n/", include("django.conf.urls.i18n")),
     path("", include("careseal.portal.urls")),
 ]
