@@ -119,6 +119,7 @@ class StrippingSink:
         self.host = host
         self.port = free_port(host)
         self.commands: list[str] = []
+        self.data: list[bytes] = []
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
         self._server: asyncio.Server | None = None
@@ -133,6 +134,12 @@ class StrippingSink:
                 writer.write(b"250-mx.stripped.example.test\r\n250-PIPELINING\r\n250 STARTTLS\r\n")
             elif verb == "STARTTLS":
                 writer.write(b"454 4.7.0 TLS not available due to temporary reason\r\n")
+            elif verb == "DATA":
+                writer.write(b"354 End data with <CR><LF>.<CR><LF>\r\n")
+                await writer.drain()
+                while (data_line := await reader.readline()) not in (b".\r\n", b""):
+                    self.data.append(data_line)
+                writer.write(b"250 2.0.0 Ok: stored in the clear\r\n")
             elif verb == "QUIT":
                 writer.write(b"221 2.0.0 Bye\r\n")
                 await writer.drain()

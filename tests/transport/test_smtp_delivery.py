@@ -159,3 +159,50 @@ def test_self_signed_certificate_fingerprint_recorded(ca: trustme.CA, ca_file: P
     assert result.last.tls.cert_fingerprint_sha256 == expected
     assert result.last.tls.cert_subject == "CN=mx.patient.test"
     assert sink.messages == []
+
+
+def deliver_opportunistic(port: int, ca_file: Path) -> smtp.DeliveryResult:
+    hop = NextHop(name="mx.patient.test", port=port, addresses=("127.0.0.1",), source="mx", preference=10)
+    env = smtp.Envelope(sender="a@clinic.test", recipient="p@patient.test", content=MESSAGE)
+    return asyncio.run(smtp.deliver(env, [hop], context=verified_context(ca_file), local_hostname="gateway.test",
+                                    timeout=10, opportunistic=True))
+
+
+def test_opportunistic_prefers_verified_tls(ca: trustme.CA, ca_file: Path) -> None:
+    with TLSSink(ca, mode="valid") as sink:
+        result = deliver_opportunistic(sink.port, ca_file)
+
+    assert result.outcome is smtp.Outcome.DELIVERED
+    assert result.last is not None
+    assert result.last.tls_level == "verified"
+    assert result.last.cert_verified is True
+
+
+def test_opportunistic_encrypts_despite_bad_certificate(ca: trustme.CA, ca_file: Path, tmp_path: Path) -> None:
+    with TLSSink(ca, mode="self-signed", tmp=tmp_path) as sink:
+        result = deliver_opportunistic(sink.port, ca_file)
+
+    assert result.outcome is smtp.Outcome.DELIVERED
+    assert result.last is not None
+    assert result.last.tls_level == "unverified"
+    assert result.last.cert_verified is False
+    assert sink.messages[0].tls_version in ("TLSv1.2", "TLSv1.3")
+
+
+def test_opportunistic_plain_without_starttls(ca: trustme.CA, ca_file: Path) -> None:
+    with TLSSink(ca, mode="none") as sink:
+        result = deliver_opportunistic(sink.port, ca_file)
+
+    assert result.outcome is smtp.Outcome.DELIVERED
+    assert result.last is not None
+    assert result.last.tls_level == "plain"
+    assert sink.messages[0].tls_version is None
+
+
+def test_opportunistic_plain_after_starttls_454(ca_file: Path) -> None:
+    with StrippingSink() as sink:
+        result = deliver_opportunistic(sink.port, ca_file)
+
+    verbs = [command.split(" ", 1)[0].upper() for command in sink.commands]
+    assert result.outcome is smtp.Outcome.DELIVERED
+    assert "DATA" in verbs
