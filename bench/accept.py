@@ -36,10 +36,12 @@ from typing import Any
 from bench.support import (
     KIB,
     MIB,
+    QUIET,
     BenchCA,
     BenchGateway,
     CpuMeter,
     SinkProcess,
+    database_cpu_reader,
     database_env,
     gateway_target,
     load_summary,
@@ -65,6 +67,10 @@ def main() -> int:
                              "(default: $CARESEAL_DATABASE_URL, else SQLite)")
     parser.add_argument("--scale", type=float, default=1.0,
                         help="multiply every cell's message count by this factor (default 1: 400 of 4 KB, 80 of 1 MB)")
+    parser.add_argument("--sizes", default="4096,1048576",
+                        help="comma-separated message sizes in bytes to run (default 4096,1048576)")
+    parser.add_argument("--connections", default="1,20",
+                        help="comma-separated connection counts to run (default 1,20)")
     parser.add_argument("--cell-time-cap", type=float, default=60.0,
                         help="seconds after which a cell stops sending (default 60)")
     parser.add_argument("--workdir", type=Path, default=None,
@@ -76,8 +82,13 @@ def main() -> int:
     database = "postgresql" if args.database_url.startswith(("postgresql://", "postgres://")) else "sqlite"
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="careseal-bench-accept-"))
     workdir.mkdir(parents=True, exist_ok=True)
+    sizes = {int(value) for value in args.sizes.split(",")}
+    connection_counts = {int(value) for value in args.connections.split(",")}
     cells = [(size, connections, max(connections, round(count * args.scale)))
-             for size, connections, count in DEFAULT_CELLS]
+             for size, connections, count in DEFAULT_CELLS if size in sizes and connections in connection_counts]
+    if not cells:
+        parser.error(f"no cell matches --sizes {args.sizes} and --connections {args.connections}; "
+                     f"cells are {[(size, connections) for size, connections, _ in DEFAULT_CELLS]}")
     name = f"accept-{database}-{args.mode}"
     started = time.monotonic()
     print(f"{name}: working in {workdir}", flush=True)
@@ -126,8 +137,9 @@ def run(workdir: Path, *, database_url: str, mode: str, cells: list[tuple[int, i
 def measure_cell(gateway: BenchGateway, sink: SinkProcess, size: int, connections: int, count: int,
                  time_cap: float) -> dict[str, Any]:
     tag = f"a{size // KIB}k{connections}c"
+    waited = QUIET.wait()
     meter = CpuMeter(gateway=gateway.cpu_by_role, client=own_cpu_seconds,
-                     sink=lambda: {"sink": sink.cpu_seconds()})
+                     sink=lambda: {"sink": sink.cpu_seconds()}, **database_cpu_reader(gateway))
     load = asyncio.run(send_load(gateway_target(gateway), tag=tag, size=size, connections=connections,
                                  messages=count, time_cap=time_cap, on_start=meter.start, on_finish=meter.finish))
     summary = load_summary(load, size)
@@ -137,6 +149,7 @@ def measure_cell(gateway: BenchGateway, sink: SinkProcess, size: int, connection
         "size_bytes": size,
         "connections": connections,
         "requested_messages": count,
+        "waited_for_quiet_seconds": waited,
         **summary,
         "cpu_seconds": cpu,
         "cpu_ms_per_message": {
@@ -144,6 +157,7 @@ def measure_cell(gateway: BenchGateway, sink: SinkProcess, size: int, connection
             "gateway_total": round(sum(cpu["gateway"].values()) * 1000 / timed, 2),
             "client": round(cpu["client"]["client"] * 1000 / timed, 2),
             "sink": round(cpu["sink"]["sink"] * 1000 / timed, 2),
+            "database_server": round(cpu.get("database", {}).get("postgres", 0.0) * 1000 / timed, 2),
         },
     }
     print(f"  {size_label(size)} x {connections} connections: {cell['messages_per_second']} msg/s, "

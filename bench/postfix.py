@@ -54,10 +54,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tests.support.sinks import free_port
+
 from bench.relay import measure_relay, print_relay
 from bench.support import (
     KIB,
     MIB,
+    QUIET,
     SENDER,
     BenchCA,
     CpuMeter,
@@ -76,7 +79,6 @@ from bench.support import (
     tree_cpu_seconds,
     write_results,
 )
-from tests.support.sinks import free_port
 
 HOSTNAME = "postfix.bench.test"
 PLAIN_RECIPIENT = "pat@patient.test"
@@ -297,7 +299,8 @@ class SmtpSink:
                 self.process.wait(5)
 
     def _read(self) -> None:
-        assert self.process is not None and self.process.stdout is not None
+        assert self.process is not None
+        assert self.process.stdout is not None
         pending = b""
         while chunk := self.process.stdout.read1(4096):
             pending += chunk
@@ -428,13 +431,15 @@ def accept_smtp_source(instance: PostfixInstance, sink: SmtpSink, mode: str, por
                        connections: int, count: int, time_cap: float) -> dict[str, Any]:
     # Warm-up, as the Python client does: one message per session, so Postfix has its
     # smtpd and cleanup processes running before the timed run.
+    warm_up_from = sink.count
     smtp_source(port, size=size, connections=connections, messages=connections, recipient=PLAIN_RECIPIENT,
                 timeout=time_cap)
     if mode == "draining":
-        sink.wait_for(sink.count + connections, timeout=time_cap)
+        sink.wait_for(warm_up_from + connections, timeout=time_cap)
     sink_before = sink.count
     held_before = instance.held_count()
     meter = _postfix_meter(instance, sink)
+    waited = QUIET.wait()
     meter.start()
     run = smtp_source(port, size=size, connections=connections, messages=count, recipient=PLAIN_RECIPIENT,
                       timeout=time_cap)
@@ -452,7 +457,7 @@ def accept_smtp_source(instance: PostfixInstance, sink: SmtpSink, mode: str, por
     postfix_cpu = sum(cpu["postfix"].values())
     cell = {
         "client": "smtp-source", "tls": "none", "mode": mode, "size_bytes": size, "connections": connections,
-        "messages": count, "queued": queued, "error_count": count - queued,
+        "messages": count, "queued": queued, "error_count": count - queued, "waited_for_quiet_seconds": waited,
         "seconds": round(elapsed, 3), "returncode": run["returncode"], "stderr": run["stderr"],
         "messages_per_second": round(count / elapsed, 2),
         "megabytes_per_second": round(count * size / elapsed / 1e6, 2),
@@ -469,6 +474,7 @@ def accept_python_client(instance: PostfixInstance, sink: SmtpSink, mode: str, p
     sink_before = sink.count
     meter = _postfix_meter(instance, sink)
     target = Target(port=port, tls_context=instance.client_context(), login=None, recipient=PLAIN_RECIPIENT)
+    waited = QUIET.wait()
     load = asyncio.run(send_load(target, tag=f"p{mode[0]}{size // KIB}k{connections}c", size=size,
                                  connections=connections, messages=count, time_cap=time_cap,
                                  on_start=meter.start, on_finish=meter.finish))
@@ -479,7 +485,7 @@ def accept_python_client(instance: PostfixInstance, sink: SmtpSink, mode: str, p
     timed = max(1, summary["messages"])
     cell = {
         "client": "python-starttls", "tls": "STARTTLS", "mode": mode, "size_bytes": size,
-        "connections": connections, **summary, "cpu_seconds": cpu,
+        "connections": connections, "waited_for_quiet_seconds": waited, **summary, "cpu_seconds": cpu,
         "cpu_ms_per_message": {"postfix_total": round(sum(cpu["postfix"].values()) * 1000 / timed, 2),
                                "client": round(cpu["client"]["client"] * 1000 / timed, 2)},
     }
@@ -492,6 +498,7 @@ def relay_smtp_source(instance: PostfixInstance, sink: SmtpSink, messages: int, 
     recipient = "relay-plain@patient.test"
     sink_before = sink.count
     meter = _postfix_meter(instance, sink)
+    waited = QUIET.wait()
     meter.start()
     run = smtp_source(instance.smtpd_port, size=4 * KIB, connections=20, messages=messages, recipient=recipient,
                       timeout=time_cap)
@@ -506,7 +513,8 @@ def relay_smtp_source(instance: PostfixInstance, sink: SmtpSink, messages: int, 
     cpu["smtp_source"] = {"smtp-source": run["cpu_seconds"]}
     result = {
         "label": "Postfix, smtp-source -> smtp-sink (plain text)", "size_bytes": 4 * KIB, "connections": 20,
-        "requested_messages": messages, "delivered": delivered, "relay_seconds": round(elapsed, 3),
+        "requested_messages": messages, "waited_for_quiet_seconds": waited, "delivered": delivered,
+        "relay_seconds": round(elapsed, 3),
         "relay_messages_per_second": round(delivered / elapsed, 2),
         "accept": {"messages_per_second": round(messages / (run["finished"] - run["started"]), 2),
                    "error_count": int(run["returncode"] != 0)},

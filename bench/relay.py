@@ -33,11 +33,13 @@ from typing import Any
 
 from bench.support import (
     KIB,
+    QUIET,
     BenchCA,
     BenchGateway,
     CpuMeter,
     SinkProcess,
     Target,
+    database_cpu_reader,
     database_env,
     gateway_target,
     load_summary,
@@ -85,7 +87,7 @@ def main() -> int:
                 gateway.configure_for_bench(sink.port, ca.cert_path)
                 gateway.start()
                 meter = CpuMeter(gateway=gateway.cpu_by_role, client=own_cpu_seconds,
-                                 sink=lambda: {"sink": sink.cpu_seconds()})
+                                 sink=lambda: {"sink": sink.cpu_seconds()}, **database_cpu_reader(gateway))
                 result = measure_relay(gateway_target(gateway), sink, meter, size=args.size,
                                        connections=args.connections, messages=args.messages,
                                        time_cap=args.time_cap)
@@ -113,6 +115,7 @@ def measure_relay(target: Target, sink: SinkProcess, meter: CpuMeter, *, size: i
                                  messages=connections, time_cap=time_cap, warmup=0))
     sink.wait_for(f"{tag}warm-", len(warm.timings), timeout=time_cap)
 
+    waited = QUIET.wait()
     load = asyncio.run(send_load(target, tag=tag, size=size, connections=connections, messages=messages,
                                  time_cap=time_cap, warmup=0, on_start=meter.start))
     arrivals = {a.bench_id: a for a in sink.wait_for(f"{tag}-", len(load.timings), timeout=time_cap)}
@@ -126,6 +129,7 @@ def measure_relay(target: Target, sink: SinkProcess, meter: CpuMeter, *, size: i
         "size_bytes": size,
         "connections": connections,
         "requested_messages": messages,
+        "waited_for_quiet_seconds": waited,
         "delivered": len(delivered),
         "relay_seconds": round(elapsed, 3),
         "relay_messages_per_second": round(len(delivered) / elapsed, 2) if delivered else 0.0,

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 from typing import Any
 
 from bench.support import RESULTS, size_label
@@ -59,7 +58,8 @@ def machine_section(machine: dict[str, Any]) -> list[str]:
     return [
         "### Machine",
         "",
-        f"- CPUs (`nproc`): {machine.get('nproc')}, CPU model: {machine.get('cpu_model')}, memory: {machine.get('memory')}",
+        f"- CPUs (`nproc`): {machine.get('nproc')}, CPU model: {machine.get('cpu_model')}, "
+        f"memory: {machine.get('memory')}",
         f"- Disk (`df -h` of the data folder): `{' '.join(machine.get('disk', []))}`",
         f"- OS: {machine.get('os')}, kernel {machine.get('kernel')}, Python {machine.get('python')}, "
         f"Postfix {machine.get('postfix')}",
@@ -155,7 +155,8 @@ def relay_section(runs: list[dict[str, Any]], postfix: dict[str, Any] | None) ->
             f"| {result['cpu_seconds']['machine']['other']:.1f} |")
     lines.append("")
     if runs and postfix:
-        lines.append("| ratio CareSeal / Postfix (relay msg/s) | vs smtp-source → smtp-sink | vs Python client → TLS sink |")
+        lines.append("| ratio CareSeal / Postfix (relay msg/s) | vs smtp-source → smtp-sink "
+                     "| vs Python client → TLS sink |")
         lines.append("|---|---:|---:|")
         plain, verified = postfix["relay"]
         for run in runs:

@@ -26,7 +26,6 @@ from pathlib import Path
 
 import trustme
 from aiosmtpd.smtp import SMTP, Envelope, Session
-
 from tests.support.sinks import TLSSink
 
 BENCH_ID = re.compile(rb"\r\nX-Bench-Id: ([A-Za-z0-9._-]+)\r\n")

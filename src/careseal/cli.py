@@ -12,6 +12,10 @@ from pathlib import Path
 from careseal import config as careseal_config
 
 
+class CommandError(Exception):
+    """Invalid input to a command; the message says what to fix."""
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
@@ -23,6 +27,9 @@ def main(argv: list[str] | None = None) -> int:
     except careseal_config.ConfigError as error:
         print(f"careseal: invalid configuration: {error}", file=sys.stderr)
         return 78  # EX_CONFIG
+    except CommandError as error:
+        print(f"careseal: {error}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
 
@@ -127,14 +134,23 @@ def _create_staff(email: str, password: str, *, superuser: bool, domains: list[s
     from django.core.exceptions import ValidationError
 
     from careseal.accounts.models import SenderDomain
+    from careseal.mail.addresses import mailbox_problem
 
+    email = email.strip().lower()
+    problem = mailbox_problem(email)
+    if problem:
+        raise CommandError(f"invalid staff address {email!r}: {problem}")
+    domains = [domain.strip().lower().rstrip(".") for domain in domains]
+    for domain in domains:
+        if not careseal_config.is_hostname(domain):
+            raise CommandError(f"invalid sender domain {domain!r}: expected a host name such as clinic.example")
     user_model = get_user_model()
     try:
         validate_password(password, user_model(username=email, email=email))
     except ValidationError as error:
-        raise SystemExit("careseal: password rejected: " + " ".join(error.messages)) from None
-    if user_model.objects.filter(username=email).exists():
-        raise SystemExit(f"careseal: a staff account {email} already exists")
+        raise CommandError("password rejected: " + " ".join(error.messages)) from None
+    if user_model.objects.filter(username__iexact=email).exists():
+        raise CommandError(f"a staff account {email} already exists")
     user = user_model.objects.create_user(username=email, email=email, password=password,
                                           is_staff=True, is_superuser=superuser)
     for domain in domains:
@@ -160,8 +176,9 @@ def _run(args: argparse.Namespace) -> int:
 
 def _send(args: argparse.Namespace) -> int:
     config = _setup_django(args)
-    from careseal.mail.addresses import domain_of
-    from careseal.mail.headers import add_submission_headers, received_header
+    from careseal.mail.addresses import mailbox_problem
+    from careseal.mail.fields import HeaderError, author_addresses
+    from careseal.mail.headers import add_submission_headers, normalize_line_endings, received_header, split_message
     from careseal.mail.lines import fold_long_lines
     from careseal.mail.subject import strip_keyword
     from careseal.policy.decision import decide
@@ -169,11 +186,19 @@ def _send(args: argparse.Namespace) -> int:
     from careseal.queue.models import new_queue_id
 
     for address in [args.sender, *args.recipients]:
-        if not domain_of(address) or any(c in address for c in " <>\r\n"):
-            print(f"careseal: invalid address: {address!r}", file=sys.stderr)
-            return 2
+        problem = mailbox_problem(address, utf8=True)
+        if problem:
+            raise CommandError(f"invalid address {address!r}: {problem}")
     raw = args.file.read_bytes() if args.file else sys.stdin.buffer.read()
-    raw = raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n")
+    if len(raw) > config.submission.max_message_size:
+        raise CommandError(f"message is {len(raw)} bytes; submission.max_message_size is "
+                           f"{config.submission.max_message_size}")
+    raw = normalize_line_endings(raw)
+    header_block, _ = split_message(raw)
+    try:
+        author_addresses(header_block)
+    except HeaderError as error:
+        raise CommandError(f"not a mail message: {error}") from None
     queue_id = new_queue_id()
     raw, keyword = strip_keyword(raw, config.escrow.secure_keyword)
     decision = decide(default_policy=config.delivery.policy, secure_keyword=keyword)

@@ -163,6 +163,11 @@ class Config:
     secret_key: str = field(repr=False, default="")
 
 
+def is_hostname(value: str) -> bool:
+    """Return True if *value* is a syntactically valid DNS host name."""
+    return bool(_HOSTNAME.match(value))
+
+
 def find_config_path(explicit: str | None = None) -> Path:
     """Return the configuration path: *explicit*, then ``$CARESEAL_CONFIG``, then ``./careseal.toml``."""
     if explicit:
@@ -183,6 +188,8 @@ def load(path: Path) -> Config:
         raise ConfigError("config", f"invalid TOML in {path}: {error}") from None
     except UnicodeDecodeError as error:
         raise ConfigError("config", f"{path} is not UTF-8: {error}") from None
+    except OSError as error:
+        raise ConfigError("config", f"cannot read {path}: {error.strerror}") from None
     return parse(raw, path)
 
 
@@ -318,11 +325,14 @@ def _delivery(table: dict[str, Any], base: Path) -> DeliveryConfig:
 
     routes_raw = _get(table, "routes", dict, default={}, key="delivery.routes")
     routes: dict[str, Endpoint] = {}
-    port = _port(_get(table, "port", int, default=25, key="delivery.port"), "delivery.port")
+    port = _port(_get(table, "port", int, default=25, key="delivery.port"), "delivery.port", connect=True)
     for domain, target in routes_raw.items():
         key = f'delivery.routes."{domain}"'
         _hostname(domain, key)
-        routes[domain.lower().rstrip(".")] = _endpoint(_item(target, str, key), key, default_port=port)
+        route = _endpoint(_item(target, str, key), key, default_port=port)
+        _port(route.port, key, connect=True)
+        _host(route.host, key)
+        routes[domain.lower().rstrip(".")] = route
 
     schedule_raw = _get(table, "retry_schedule", list, default=list(DEFAULT_RETRY_SCHEDULE),
                         key="delivery.retry_schedule")
@@ -336,7 +346,8 @@ def _delivery(table: dict[str, Any], base: Path) -> DeliveryConfig:
     return DeliveryConfig(
         policy=policy, ca_file=ca_file, routes=routes, port=port, concurrency=concurrency,
         retry_schedule=schedule,
-        max_queue_age=_duration(table.get("max_queue_age", DEFAULT_MAX_QUEUE_AGE), "delivery.max_queue_age"),
+        max_queue_age=_duration(table.get("max_queue_age", DEFAULT_MAX_QUEUE_AGE), "delivery.max_queue_age",
+                                minimum=60),
         lease=_duration(table.get("lease", "10m"), "delivery.lease"),
         timeout=_duration(table.get("timeout", "60s"), "delivery.timeout"),
     )
@@ -353,6 +364,8 @@ def _dns(table: dict[str, Any]) -> DNSConfig:
         except ValueError:
             raise ConfigError(f"dns.nameservers[{i}]", f"must be an IP address, got {endpoint.host!r}") from None
     timeout = _get(table, "timeout", (int, float), default=5.0, key="dns.timeout")
+    if not 0 < timeout <= 60:
+        raise ConfigError("dns.timeout", f"must be between 0 and 60 seconds, got {timeout}")
     return DNSConfig(nameservers=endpoints, timeout=float(timeout))
 
 
@@ -455,9 +468,20 @@ def _hostname(value: str, key: str) -> str:
     return value.rstrip(".")
 
 
-def _port(value: int, key: str) -> int:
-    if not 0 <= value <= 65535:
+def _port(value: int, key: str, connect: bool = False) -> int:
+    """Check a TCP port; 0 (any free port) is allowed only for listening."""
+    lowest = 1 if connect else 0
+    if not lowest <= value <= 65535:
         raise ConfigError(key, f"port out of range: {value}")
+    return value
+
+
+def _host(value: str, key: str) -> str:
+    """Check that *value* is an IP address or a host name."""
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        _hostname(value, key)
     return value
 
 
@@ -473,6 +497,7 @@ def _endpoint(value: str, key: str, default_port: int | None = None) -> Endpoint
         host, port_text = text, ""
     if not host:
         raise ConfigError(key, f"missing host in {value!r}")
+    _host(host, key)
     if not port_text:
         if default_port is None:
             raise ConfigError(key, f"missing port in {value!r}; write host:port")
@@ -482,17 +507,20 @@ def _endpoint(value: str, key: str, default_port: int | None = None) -> Endpoint
     return Endpoint(host, _port(int(port_text), key))
 
 
-def _duration(value: Any, key: str) -> int:
-    """Convert ``300``, ``"300s"``, ``"5m"``, ``"1h"`` or ``"5d"`` to seconds."""
+def _duration(value: Any, key: str, minimum: int = 1) -> int:
+    """Convert ``300``, ``"300s"``, ``"5m"``, ``"1h"`` or ``"5d"`` to seconds, at least *minimum*."""
+    seconds: int | None = None
     if isinstance(value, int) and not isinstance(value, bool):
-        if value < 0:
-            raise ConfigError(key, "must not be negative")
-        return value
-    if isinstance(value, str):
+        seconds = value
+    elif isinstance(value, str):
         match = _DURATION.match(value)
         if match:
-            return int(match.group(1)) * _UNITS[match.group(2)]
-    raise ConfigError(key, f"invalid duration {value!r}; write seconds or a number with s, m, h or d")
+            seconds = int(match.group(1)) * _UNITS[match.group(2)]
+    if seconds is None:
+        raise ConfigError(key, f"invalid duration {value!r}; write seconds or a number with s, m, h or d")
+    if seconds < minimum:
+        raise ConfigError(key, f"must be at least {minimum} seconds, got {value!r}")
+    return seconds
 
 
 def _size(value: Any, key: str) -> int:

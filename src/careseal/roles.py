@@ -13,6 +13,7 @@ import asyncio
 import ctypes
 import logging
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -88,6 +89,15 @@ async def _run_async_role(role: str) -> int:
         loop.add_signal_handler(signum, stop.set)
 
     config = settings.CARESEAL
+    from careseal.queue.vault import key_ring
+    from careseal.vault.keyring import KeyRingError
+
+    try:
+        key_ring()
+    except KeyRingError as error:
+        log.error("key ring check failed (keys.dir): %s", error)
+        return 1
+
     if role == "submission":
         from careseal.queue.vault import check_storage
         from careseal.smtpd import submission
@@ -102,8 +112,20 @@ async def _run_async_role(role: str) -> int:
             log.error("storage check failed (storage.url): %s", error)
             return 1
 
+        for key, path in (("submission.tls_cert", config.submission.tls_cert),
+                          ("submission.tls_key", config.submission.tls_key)):
+            if not path.is_file():
+                log.error("%s: file not found: %s", key, path)
+                return 1
         executor = ThreadPoolExecutor(max_workers=8, thread_name_prefix="careseal-db")
-        server = await submission.start(config, executor)
+        try:
+            server = await submission.start(config, executor)
+        except ssl.SSLError as error:
+            log.error("submission.tls_cert or submission.tls_key cannot be loaded: %s", error.reason or error)
+            return 1
+        except OSError as error:
+            log.error("cannot listen on %s (submission.listen): %s", config.submission.listen, error.strerror or error)
+            return 1
         log.info("role started role=submission")
         await stop.wait()
         log.info("role stopping role=submission")
@@ -132,7 +154,11 @@ def _run_web() -> int:
     from careseal.web.wsgi import application
 
     listen = settings.CARESEAL.web.listen
-    server = create_server(application, host=listen.host, port=listen.port, threads=8, ident="CareSeal")
+    try:
+        server = create_server(application, host=listen.host, port=listen.port, threads=8, ident="CareSeal")
+    except OSError as error:
+        log.error("cannot listen on %s (web.listen): %s", listen, error.strerror or error)
+        return 1
 
     def on_signal(signum: int, _frame: object) -> None:
         log.info("role stopping role=web")

@@ -5,8 +5,40 @@ from __future__ import annotations
 import email.parser
 import hashlib
 import hmac
+import re
 from email.headerregistry import Address
 from email.policy import default as default_policy
+
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_DOT_STRING = re.compile(rf"{_ATOM}(?:\.{_ATOM})*")
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_DOMAIN = re.compile(rf"{_LABEL}(?:\.{_LABEL})*")
+
+
+def mailbox_problem(address: str, *, utf8: bool = False) -> str | None:
+    """Return why *address* is not an acceptable RFC 5321 Mailbox, or None if it is.
+
+    Accepted: a dot-atom local part and a domain name; with *utf8*
+    (SMTPUTF8, RFC 6531) non-ASCII characters too. Quoted local parts and
+    address literals are valid SMTP but rare, and are refused here because
+    they are a common way to smuggle a different address past checks.
+    """
+    local, at, domain = address.rpartition("@")
+    if not at or not local or not domain:
+        return "the address needs a local part and a domain"
+    if len(address.encode("utf-8")) > 254 or len(local.encode("utf-8")) > 64:
+        return "the address is too long"
+    if domain.startswith("["):
+        return "address literals are not accepted"
+    if not address.isascii() and not utf8:
+        return "a non-ASCII address needs SMTPUTF8"
+    ascii_local = re.sub(r"[^\x00-\x7f]", "a", local)
+    ascii_domain = re.sub(r"[^\x00-\x7f]", "a", domain.rstrip("."))
+    if not _DOT_STRING.fullmatch(ascii_local):
+        return "the local part must be a dot-atom; quoted local parts are not accepted"
+    if not _DOMAIN.fullmatch(ascii_domain) or len(domain) > 253:
+        return "the domain is not a valid host name"
+    return None
 
 
 def domain_of(address: str) -> str:

@@ -13,6 +13,14 @@ import secrets
 _FIELD_NAME = re.compile(rb"^([!-9;-~]+)[ \t]*:", re.MULTILINE)
 
 
+_LINE_END = re.compile(rb"\r\n|\r|\n")
+
+
+def normalize_line_endings(raw: bytes) -> bytes:
+    """Return *raw* with every bare CR and bare LF turned into CRLF (RFC 5321 section 2.3.8)."""
+    return _LINE_END.sub(b"\r\n", raw)
+
+
 def split_message(raw: bytes) -> tuple[bytes, bytes]:
     """Split *raw* into its header block (with its final CRLF) and the rest, separator included."""
     if raw.startswith(b"\r\n"):

@@ -29,6 +29,11 @@ def fold_long_lines(raw: bytes) -> bytes:
     if longest_line(raw) <= MAX_LINE_OCTETS:
         return raw
     message = email.parser.BytesParser(policy=email.policy.compat32).parsebytes(raw)
+    if message.get("MIME-Version") is None:
+        # A Content-Transfer-Encoding means nothing without it (RFC 2045 section 4).
+        message["MIME-Version"] = "1.0"
+        if message.get("Content-Type") is None:
+            message["Content-Type"] = "text/plain; charset=utf-8"
     for part in message.walk():
         if part.is_multipart():
             continue

@@ -23,9 +23,9 @@ from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.csp import CSP
 from django.utils.http import url_has_allowed_host_and_scheme
+from django.views import i18n as i18n_views
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.csp import csp_override
-from django.views import i18n as i18n_views
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from careseal.escrow.models import Escrow, token_hash

@@ -15,8 +15,10 @@ import logging
 import os
 import socket
 import ssl
+import traceback
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any, TypeVar
 
 from django.conf import settings
@@ -61,8 +63,9 @@ class Worker:
                 if free > 0:
                     try:
                         claimed = await self._db(leases.claim, self.name, free, self.lease)
-                    except Exception:
-                        log.exception("claim failed worker=%s", self.name)
+                    except Exception as error:
+                        log.error("claim failed worker=%s error=%s at=%s", self.name, type(error).__name__,
+                                  _location(error))
                 for delivery in claimed:
                     task = asyncio.create_task(self._deliver(delivery))
                     self.in_flight[delivery.pk] = task
@@ -106,14 +109,16 @@ class Worker:
             await self._db(outcomes.record, delivery, attempt, result, self.name, content)
         except asyncio.CancelledError:
             raise
-        except Exception:
-            log.exception("attempt failed with an internal error queue_id=%s delivery=%s attempt=%d",
-                          message.id, delivery.pk, attempt.number)
+        except Exception as error:
+            # Exception messages can quote addresses, so only the type and location are logged.
+            log.error("attempt failed with an internal error queue_id=%s delivery=%s attempt=%d error=%s at=%s",
+                      message.id, delivery.pk, attempt.number, type(error).__name__, _location(error))
             internal = smtp.DeliveryResult(smtp.Outcome.DEFERRED, "internal error; see the gateway log", "4.3.0")
             try:
                 await self._db(outcomes.record, delivery, attempt, internal, self.name, content)
-            except Exception:
-                log.exception("cannot record internal error delivery=%s", delivery.pk)
+            except Exception as record_error:
+                log.error("cannot record internal error delivery=%s error=%s at=%s", delivery.pk,
+                          type(record_error).__name__, _location(record_error))
 
     async def _attempt(self, delivery: Delivery, content: bytes) -> smtp.DeliveryResult:
         if delivery.policy == ESCROW:
@@ -140,6 +145,14 @@ class Worker:
             return function(*args)
 
         return await asyncio.get_running_loop().run_in_executor(self.executor, call)
+
+
+def _location(error: BaseException) -> str:
+    """Return "file:line" of the innermost frame of *error*'s traceback."""
+    frames = traceback.extract_tb(error.__traceback__)
+    if not frames:
+        return "-"
+    return f"{Path(frames[-1].filename).name}:{frames[-1].lineno}"
 
 
 async def _wait(event: asyncio.Event, timeout: float) -> None:

@@ -16,20 +16,24 @@ Rules of this port:
 from __future__ import annotations
 
 import asyncio
+import base64
+import collections
 import logging
 import ssl
+import time
 from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import Any
 
-from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+from aiosmtpd.smtp import MISSING, SMTP, AuthResult, Envelope, LoginPassword, Session
 from django.contrib.auth import authenticate, get_user_model
 from django.db import close_old_connections
 
 from careseal.accounts.permissions import allowed_sender
 from careseal.config import Config
-from careseal.mail.addresses import header_addresses
-from careseal.mail.headers import add_submission_headers, received_header, split_message
+from careseal.mail.addresses import mailbox_problem
+from careseal.mail.fields import HeaderError, author_addresses
+from careseal.mail.headers import add_submission_headers, normalize_line_endings, received_header, split_message
 from careseal.mail.lines import fold_long_lines
 from careseal.mail.subject import strip_keyword
 from careseal.policy.decision import decide
@@ -68,6 +72,10 @@ class SubmissionSMTP(SMTP):
         super().__init__(handler, **kwargs)
         self.handler_ref = handler
         self.auth_failures = 0
+        # aiosmtpd keeps these limits in a class-level dict; give this session
+        # its own, with room for the 12288-octet AUTH line of RFC 4954 section 4.
+        self.command_size_limits = collections.defaultdict(lambda: SMTP.command_size_limit)
+        self.command_size_limits["AUTH"] = 12288
 
     def _authenticate(self, mechanism: str, auth_data: Any) -> AuthResult:
         # aiosmtpd calls this synchronously from its auth_PLAIN and auth_LOGIN
@@ -75,7 +83,26 @@ class SubmissionSMTP(SMTP):
         return AuthResult(success=False, handled=False, auth_data=_Pending(mechanism, auth_data))
 
     async def auth_PLAIN(self, _: Any, args: list[str]) -> AuthResult:  # noqa: N802 (aiosmtpd naming)
-        return await self._check(await super().auth_PLAIN(_, args))
+        """Decode RFC 4616 PLAIN; an authorization identity other than the login is refused."""
+        if len(args) == 1:
+            response = await self.challenge_auth("")
+            if response is MISSING:
+                return AuthResult(success=False)
+        else:
+            try:
+                response = base64.b64decode(args[1].encode("ascii"), validate=True)
+            except (ValueError, UnicodeEncodeError):
+                await self.push("501 5.5.2 Cannot decode the base64 response")
+                return AuthResult(success=False, handled=True)
+        parts = bytes(response).split(b"\0")
+        if len(parts) != 3:
+            await self.push("501 5.5.2 Expected authorization identity, login and password")
+            return AuthResult(success=False, handled=True)
+        authzid, login, password = parts
+        if authzid and authzid != login:
+            log.warning("auth refused: authorization identity differs from the login")
+            return await self._check(AuthResult(success=False, auth_data=_Pending("PLAIN", LoginPassword(b"", b""))))
+        return await self._check(AuthResult(success=False, auth_data=_Pending("PLAIN", LoginPassword(login, password))))
 
     async def auth_LOGIN(self, _: Any, args: list[str]) -> AuthResult:  # noqa: N802 (aiosmtpd naming)
         return await self._check(await super().auth_LOGIN(_, args))
@@ -84,16 +111,23 @@ class SubmissionSMTP(SMTP):
         pending = result.auth_data
         if not isinstance(pending, _Pending):
             return result
-        login = pending.credentials.login.decode("utf-8", "replace")
+        login = pending.credentials.login.decode("utf-8", "replace").strip().lower()
         password = pending.credentials.password.decode("utf-8", "replace")
+        peer = self.session.peer[0] if self.session and isinstance(self.session.peer, tuple) else "-"
+        limiter = self.handler_ref.login_limiter
+        if limiter.blocked(login, peer):
+            log.warning("auth throttled login=%s peer=%s", loggable(login), peer)
+            await self.push("454 4.7.0 Too many failed logins; try again later")
+            return AuthResult(success=False, handled=True)
         user_id = await self.handler_ref.run_db(_authenticate_staff, login, password)
         if user_id is not None:
             log.info("auth succeeded user_id=%d mechanism=%s", user_id, pending.mechanism)
             return AuthResult(success=True, auth_data=StaffIdentity(user_id))
 
         self.auth_failures += 1
-        log.warning("auth failed mechanism=%s failures=%d peer=%s", pending.mechanism, self.auth_failures,
-                    self.session.peer[0] if self.session and self.session.peer else "-")
+        limiter.record_failure(login, peer)
+        log.warning("auth failed mechanism=%s login=%s failures=%d peer=%s", pending.mechanism, loggable(login),
+                    self.auth_failures, peer)
         await asyncio.sleep(AUTH_FAILURE_DELAY)
         if self.auth_failures >= MAX_AUTH_FAILURES:
             await self.push("421 4.7.0 Too many failed authentication attempts; closing connection")
@@ -104,7 +138,8 @@ class SubmissionSMTP(SMTP):
 
 def _authenticate_staff(login: str, password: str) -> int | None:
     close_old_connections()
-    user = authenticate(username=login, password=password)
+    # Logins are stored lower-case, so matching ignores case as mail addresses do.
+    user = authenticate(username=login.lower(), password=password)
     if user is None or not user.is_active or not user.is_staff:
         return None
     return int(user.pk)
@@ -116,12 +151,49 @@ def _may_send_as(user_id: int, addresses: list[str]) -> bool:
     return user is not None and all(allowed_sender(user, address) for address in addresses)
 
 
+class AuthLimiter:
+    """Failed logins per login name and per client address in a sliding window, for this process.
+
+    A login with 10 failures, or an address with 30, within 15 minutes gets
+    454 without a password check until its failures age out.
+    """
+
+    WINDOW = 15 * 60.0
+    PER_LOGIN = 10
+    PER_PEER = 30
+
+    def __init__(self) -> None:
+        self._failures: dict[str, collections.deque[float]] = {}
+
+    def blocked(self, login: str, peer: str) -> bool:
+        return (self._count(f"login:{login}") >= self.PER_LOGIN
+                or self._count(f"peer:{peer}") >= self.PER_PEER)
+
+    def record_failure(self, login: str, peer: str) -> None:
+        now = time.monotonic()
+        for key in (f"login:{login}", f"peer:{peer}"):
+            self._failures.setdefault(key, collections.deque()).append(now)
+        if len(self._failures) > 100_000:
+            self._failures.clear()  # bound memory under a flood; the limits restart
+
+    def _count(self, key: str) -> int:
+        times = self._failures.get(key)
+        if not times:
+            return 0
+        cutoff = time.monotonic() - self.WINDOW
+        while times and times[0] < cutoff:
+            times.popleft()
+        return len(times)
+
+
 class SubmissionHandler:
     """aiosmtpd hooks for MAIL, RCPT and DATA on the submission port."""
 
     def __init__(self, config: Config, executor: Executor) -> None:
         self.config = config
         self.executor = executor
+        # Not named auth_*: aiosmtpd takes every auth_* attribute of a handler as a mechanism.
+        self.login_limiter = AuthLimiter()
 
     async def run_db(self, function: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self.executor, function, *args)
@@ -139,6 +211,9 @@ class SubmissionHandler:
             return "530 5.7.0 Authentication required"
         if not address:
             return "553 5.7.1 The null sender is not accepted on the submission port"
+        problem = mailbox_problem(address, utf8=any(o.upper() == "SMTPUTF8" for o in mail_options))
+        if problem:
+            return f"553 5.1.7 Invalid sender address: {problem}"
         if not await self.run_db(_may_send_as, identity.user_id, [address]):
             log.warning("sender rejected user_id=%d sender=%s", identity.user_id, loggable(address))
             return "553 5.7.1 Sender address not allowed for this account"
@@ -161,9 +236,11 @@ class SubmissionHandler:
                           address: str, rcpt_options: list[str]) -> str:
         if len(envelope.rcpt_tos) >= self.config.submission.max_recipients:
             return "452 4.5.3 Too many recipients"
-        local, at, domain = address.rpartition("@")
-        if not at or not local or not domain:
-            return "501 5.1.3 Recipient address must have a local part and a domain"
+        problem = mailbox_problem(address, utf8=envelope.smtp_utf8)
+        if problem == "a non-ASCII address needs SMTPUTF8":
+            return "553 5.6.7 A non-ASCII address needs SMTPUTF8 on MAIL"
+        if problem:
+            return f"553 5.1.3 Invalid recipient address: {problem}"
         envelope.rcpt_tos.append(address)
         envelope.rcpt_options.extend(rcpt_options)
         return "250 2.1.5 Recipient OK"
@@ -171,15 +248,17 @@ class SubmissionHandler:
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802
         identity = session.auth_data
         assert isinstance(identity, StaffIdentity)
-        raw = bytes(envelope.original_content or b"")
+        raw = normalize_line_endings(bytes(envelope.original_content or b""))
 
         header_block, _ = split_message(raw)
-        from_addresses = header_addresses(header_block, "From")
-        if not from_addresses:
-            return "550 5.6.0 The message needs a From header with a valid address"
-        if not await self.run_db(_may_send_as, identity.user_id, from_addresses):
-            log.warning("From rejected user_id=%d", identity.user_id)
-            return "550 5.7.1 From address not allowed for this account"
+        try:
+            authors = author_addresses(header_block)
+        except HeaderError as error:
+            return f"550 5.6.0 Malformed header: {error}"
+        author_list = [address for addresses in authors.values() for address in addresses]
+        if not await self.run_db(_may_send_as, identity.user_id, author_list):
+            log.warning("author field rejected user_id=%d", identity.user_id)
+            return "550 5.7.1 From, Sender or Resent-From address not allowed for this account"
 
         queue_id = new_queue_id()
         raw, keyword = strip_keyword(raw, self.config.escrow.secure_keyword)
@@ -197,8 +276,9 @@ class SubmissionHandler:
             recipients=list(envelope.rcpt_tos),
             submitted_by_id=identity.user_id,
             message_id=message_id,
+            # RFC 6532: raw UTF-8 in headers needs SMTPUTF8 at the next hop too.
             smtputf8="SMTPUTF8" in mail_options or not envelope.mail_from.isascii()
-            or not all(r.isascii() for r in envelope.rcpt_tos),
+            or not all(r.isascii() for r in envelope.rcpt_tos) or not header_block.isascii(),
             body_8bit="BODY=8BITMIME" in mail_options or not raw.isascii(),
             queue_id=queue_id,
             policy=decision.policy,

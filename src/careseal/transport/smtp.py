@@ -14,6 +14,7 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 import aiosmtplib
+from aiosmtplib.email import quote_address
 
 from careseal.transport.nexthop import NextHop
 from careseal.transport.tls import TLSEvidence, evidence
@@ -202,11 +203,17 @@ async def _transaction(client: aiosmtplib.SMTP, envelope: Envelope, secured: Hop
     if client.supports_extension("size"):
         options.append(f"SIZE={len(envelope.content)}")
 
+    for address in (envelope.sender, envelope.recipient):
+        if address and quote_address(address) != f"<{address}>":
+            # aiosmtplib re-parses addresses; refuse rather than send RCPT for a different one.
+            return done(Outcome.FAILED, "address cannot be sent unchanged in SMTP", "5.1.3", None, "")
+    encoding = "utf-8" if envelope.smtputf8 else "ascii"
+
     stage = "MAIL"
     try:
-        await client.mail(envelope.sender, options=options)
+        await client.mail(envelope.sender, options=options, encoding=encoding)
         stage = "RCPT"
-        await client.rcpt(envelope.recipient)
+        await client.rcpt(envelope.recipient, encoding=encoding)
         stage = "DATA"
         response = await client.data(envelope.content)
     except aiosmtplib.SMTPResponseException as error:
@@ -216,6 +223,8 @@ async def _transaction(client: aiosmtplib.SMTP, envelope: Envelope, secured: Hop
         return done(Outcome.FAILED if permanent else Outcome.DEFERRED, reason, status, error.code, error.message)
     except (TimeoutError, aiosmtplib.SMTPException, OSError) as error:
         return done(Outcome.DEFERRED, f"connection lost during {stage}: {_describe(error)}", "4.4.2", None, "")
+    except (UnicodeError, ValueError) as error:
+        return done(Outcome.FAILED, f"{stage} could not be encoded: {type(error).__name__}", "5.6.7", None, "")
     return done(Outcome.DELIVERED, f"accepted: {response.code} {response.message}", "2.0.0",
                 response.code, response.message)
 

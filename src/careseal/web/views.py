@@ -9,6 +9,8 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from careseal.queue.models import Delivery
+from careseal.queue.vault import key_ring
+from careseal.vault.keyring import KeyRingError
 
 
 @never_cache
@@ -21,4 +23,8 @@ def healthz(request: HttpRequest) -> JsonResponse:
         pending = Delivery.objects.filter(status__in=Delivery.PENDING).count()
     except DatabaseError:
         return JsonResponse({"status": "error", "database": "unreachable"}, status=503)
-    return JsonResponse({"status": "ok", "database": "ok", "queue": {"pending": pending}})
+    try:
+        key_ring()
+    except KeyRingError:
+        return JsonResponse({"status": "error", "database": "ok", "keys": "unreadable"}, status=503)
+    return JsonResponse({"status": "ok", "database": "ok", "keys": "ok", "queue": {"pending": pending}})
