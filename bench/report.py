@@ -39,6 +39,9 @@ def main() -> int:
         lines += ratio_section(accept_runs, postfix)
     if relay_runs or postfix:
         lines += relay_section(relay_runs, postfix)
+    syscalls = load("syscalls-sqlite")
+    if syscalls:
+        lines += syscalls_section(syscalls)
 
     text = "\n".join(lines) + "\n"
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -165,6 +168,21 @@ def relay_section(runs: list[dict[str, Any]], postfix: dict[str, Any] | None) ->
                          f"| {rate / verified['relay_messages_per_second']:.3f} |")
         lines.append("")
     return lines
+
+
+def syscalls_section(syscalls: dict[str, Any]) -> list[str]:
+    lines = [
+        f"### Submission process system calls per accepted 4 KB message ({syscalls['database']}, strace -f -c -w)",
+        "",
+        "| conns | messages | fsync | fdatasync | clock_nanosleep | futex | seconds asleep per message |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for run in syscalls["runs"]:
+        per = run["calls_per_message"]
+        lines.append(f"| {run['connections']} | {run['messages']} | {per.get('fsync', 0):.2f} "
+                     f"| {per.get('fdatasync', 0):.2f} | {per.get('clock_nanosleep', 0):.2f} "
+                     f"| {per.get('futex', 0):.1f} | {run['sleep_seconds_per_message']:.4f} |")
+    return [*lines, ""]
 
 
 def _ms(summary: dict[str, Any] | None, key: str) -> str:

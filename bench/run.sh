@@ -56,6 +56,10 @@ else
     echo "== Postfix reference skipped: needs root and Debian's postfix package (apt-get install -y postfix)"
 fi
 
+if command -v strace >/dev/null; then
+    step 120 bench.syscalls --database-url ""
+fi
+
 echo
 "$PY" -m bench.report
 echo "bench/run.sh took $(( $(date +%s) - started )) s"

@@ -290,7 +290,7 @@ class QuietGate:
     from starting mid-measurement; the "other" CPU figure of CpuMeter shows that.
     """
 
-    def __init__(self, budget: float = 60.0, busy_threshold: float = 0.15) -> None:
+    def __init__(self, budget: float = 20.0, busy_threshold: float = 0.15) -> None:
         self.remaining = budget
         self.busy_threshold = busy_threshold
 

@@ -481,6 +481,8 @@ def _host(value: str, key: str) -> str:
     try:
         ipaddress.ip_address(value)
     except ValueError:
+        if re.fullmatch(r"[\d.]+", value):
+            raise ConfigError(key, f"not a valid IP address: {value!r}") from None
         _hostname(value, key)
     return value
 

@@ -194,3 +194,48 @@ def test_sigterm_finishes_delivery_in_flight(gateway_factory: object, ca: trustm
     assert len(sink.messages) == 1
     assert rows[0]["status"] == "delivered"
     assert [a["outcome"] for a in rows[0]["attempts"]] == ["delivered"]
+
+
+def test_missing_key_folder_stops_start(gateway_factory: object) -> None:
+    gateway: Gateway = gateway_factory()  # type: ignore[operator]
+    gateway.configure(lambda d: d.__setitem__("keys", {"dir": "no-such-keys"}))
+
+    with pytest.raises(AssertionError, match="gateway exited"):
+        gateway.start()
+
+    assert "key ring check failed (keys.dir)" in gateway.log()
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--to", "x@b,c@patient.test"], "invalid address"),
+    (["--to", "pat@[127.0.0.1]"], "address literals"),
+])
+def test_send_rejects_unsafe_address(gateway_factory: object, tmp_path: Path, args: list[str], message: str) -> None:
+    gateway: Gateway = gateway_factory()  # type: ignore[operator]
+    (tmp_path / "m.eml").write_bytes(b"From: admin@clinic.test\r\nSubject: s\r\n\r\nbody\r\n")
+
+    result = gateway.cli("send", "--from", ADMIN, *args, str(tmp_path / "m.eml"), check=False)
+
+    assert result.returncode == 2
+    assert message in result.stderr.decode()
+    assert gateway.queue() == []
+
+
+@pytest.mark.parametrize("content", [b"", b"no headers at all, just text\n"], ids=["empty", "no-headers"])
+def test_send_rejects_non_message(gateway_factory: object, tmp_path: Path, content: bytes) -> None:
+    gateway: Gateway = gateway_factory()  # type: ignore[operator]
+    (tmp_path / "m.eml").write_bytes(content)
+
+    result = gateway.cli("send", "--from", ADMIN, "--to", "pat@patient.test", str(tmp_path / "m.eml"), check=False)
+
+    assert result.returncode == 2
+    assert "not a mail message" in result.stderr.decode()
+
+
+def test_staff_add_duplicate_ignores_case(gateway_factory: object) -> None:
+    gateway: Gateway = gateway_factory()  # type: ignore[operator]
+
+    result = gateway.cli("staff", "add", ADMIN.upper(), "--password", "another long password 1", check=False)
+
+    assert result.returncode == 2
+    assert "already exists" in result.stderr.decode()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import email
 import email.policy
 import smtplib
@@ -338,3 +339,127 @@ def _plain(user: str, password: str) -> bytes:
 def test_sink_certificate_is_from_test_ca(patient_mx: TLSSink, ca: trustme.CA) -> None:
     # Guards the fixtures: a gateway trusting the test CA must be what makes delivery work.
     assert patient_mx.mode == "valid"
+
+
+@pytest.mark.parametrize("headers", [
+    b"From : Evil CEO <evil@evil.test>\r\nFrom: admin@clinic.test\r\n",
+    b"From: admin@clinic.test\r\nSubject: x\r\nFrom\t: evil@evil.test\r\n",
+    b"From: admin@clinic.test\r\nX-Junk-no-colon\r\nFrom: evil@evil.test\r\n",
+    b"From: admin@clinic.test;evil@evil.test\r\n",
+    b"From: <admin@clinic.test> evil@evil.test\r\n",
+    b"From evil@evil.test Mon Jan  1 00:00:00 2026\r\nFrom: admin@clinic.test\r\n",
+    b"From: admin@clinic.test\r\nSender: evil@evil.test\r\n",
+    b"From: admin@clinic.test\r\nResent-From: evil@evil.test\r\n",
+], ids=["space-before-colon", "second-from", "line-without-colon", "semicolon", "trailing-address",
+        "mbox-separator", "foreign-sender", "foreign-resent-from"])
+def test_disguised_foreign_author_rejected(gateway: Gateway, headers: bytes) -> None:
+    client = gateway.smtp()
+
+    with pytest.raises(smtplib.SMTPDataError) as raised:
+        client.sendmail(ADMIN, ["pat@patient.test"], headers + b"Subject: s\r\n\r\nbody\r\n")
+
+    assert raised.value.smtp_code == 550
+    client.close()
+
+
+def test_obsolete_display_name_accepted(gateway: Gateway, patient_mx: TLSSink) -> None:
+    client = gateway.smtp()
+    client.sendmail(ADMIN, ["pat@patient.test"],
+                    b"From: Dr. Admin <admin@clinic.test>\r\nSubject: s\r\n\r\nmarker-obsolete-phrase\r\n")
+    client.quit()
+
+    assert wait_for_message(patient_mx, b"marker-obsolete-phrase").sender == ADMIN
+
+
+def test_bare_lf_message_normalized(gateway: Gateway, patient_mx: TLSSink) -> None:
+    raw = (b"From: admin@clinic.test\nMessage-ID: <lf-1@clinic.test>\nDate: Thu, 01 Jan 2026 00:00:00 +0000\n"
+           b"Subject: s\n\nmarker-bare-lf\nsecond line\n")
+    client = gateway.smtp()
+    client.mail(ADMIN)
+    client.rcpt("pat@patient.test")
+    client.send(b"DATA\r\n")
+    client.getreply()
+    client.send(raw + b"\r\n.\r\n")
+    code, _ = client.getreply()
+    client.quit()
+
+    delivered = wait_for_message(patient_mx, b"marker-bare-lf").content
+    parsed = email.message_from_bytes(delivered, policy=email.policy.default)
+    assert code == 250
+    assert b"\n" not in delivered.replace(b"\r\n", b"")
+    assert len(parsed.get_all("Message-ID")) == 1
+    assert len(parsed.get_all("Date")) == 1
+
+
+@pytest.mark.parametrize(("address", "code"), [
+    ("x@b,c@patient.test", 501),  # aiosmtpd's own address parser rejects this one
+    ('jane"doe@patient.test', 553),
+    ("x@[127.0.0.1]", 553),
+    ("dash@-patient.test", 553),
+    ("pätient@patient.test", 553),
+])
+def test_unsafe_recipient_rejected(gateway: Gateway, address: str, code: int) -> None:
+    client = gateway.smtp()
+    client.command_encoding = "utf-8"
+    client.mail(ADMIN)
+
+    reply_code, _ = client.docmd("RCPT", f"TO:<{address}>")
+
+    assert reply_code == code
+    client.close()
+
+
+def test_utf8_recipient_delivered_with_smtputf8(gateway: Gateway, patient_mx: TLSSink) -> None:
+    client = gateway.smtp()
+    client.sendmail(ADMIN, ["pätient@patient.test"], b"From: admin@clinic.test\r\nSubject: s\r\n\r\nmarker-utf8\r\n",
+                    mail_options=["SMTPUTF8"])
+    client.quit()
+
+    assert wait_for_message(patient_mx, b"marker-utf8").recipients == ["pätient@patient.test"]
+
+
+def test_foreign_authorization_identity_rejected(gateway: Gateway) -> None:
+    client = gateway.smtp(login=False)
+    credentials = base64.b64encode(f"{ADMIN}\0{DESK}\0{DESK_PASSWORD}".encode()).decode()
+
+    code, _ = client.docmd("AUTH", f"PLAIN {credentials}")
+
+    assert code == 535
+    client.close()
+
+
+def test_long_auth_line_accepted(gateway: Gateway) -> None:
+    long_password = "p" * 700
+    gateway.cli("staff", "add", "long@clinic.example.test", "--password", long_password)
+    client = gateway.smtp(login=False)
+
+    code, _ = client.docmd("AUTH", "PLAIN " + _plain("long@clinic.example.test", long_password).decode())
+
+    assert code == 235
+    client.close()
+
+
+def test_login_ignores_case(gateway: Gateway) -> None:
+    client = gateway.smtp(login=False)
+
+    code, _ = client.login(DESK.upper(), DESK_PASSWORD)
+
+    assert code == 235
+    client.close()
+
+
+def test_failed_logins_throttled_across_connections(gateway: Gateway) -> None:
+    gateway.cli("staff", "add", "target@clinic.example.test", "--password", "target password 12345")
+    codes = []
+    for _ in range(6):
+        client = gateway.smtp(login=False)
+        for _ in range(2):
+            codes.append(client.docmd("AUTH", "PLAIN " + _plain("target@clinic.example.test", "wrong").decode())[0])
+        client.close()
+    client = gateway.smtp(login=False)
+    right = client.docmd("AUTH", "PLAIN " + _plain("target@clinic.example.test", "target password 12345").decode())
+    client.close()
+
+    assert codes[:10] == [535] * 10
+    assert codes[10:] == [454, 454]
+    assert right[0] == 454

@@ -37,3 +37,14 @@ def test_long_binary_part_becomes_base64() -> None:
     assert longest_line(result) <= 998
     assert attachment["Content-Transfer-Encoding"] == "base64"
     assert list(parsed.iter_parts())[0].get_content() == "short"  # the CRLF before a boundary belongs to it
+
+
+def test_reencoding_adds_mime_version() -> None:
+    raw = b"From: a@b.test\r\nSubject: s\r\n\r\n" + b"y" * 1200 + b"\r\n"
+
+    result = fold_long_lines(raw)
+
+    parsed = email.message_from_bytes(result, policy=email.policy.default)
+    assert parsed["MIME-Version"] == "1.0"
+    assert parsed["Content-Transfer-Encoding"] == "quoted-printable"
+    assert parsed.get_content().replace("\r\n", "\n") == "y" * 1200 + "\n"

@@ -206,3 +206,15 @@ def test_opportunistic_plain_after_starttls_454(ca_file: Path) -> None:
     verbs = [command.split(" ", 1)[0].upper() for command in sink.commands]
     assert result.outcome is smtp.Outcome.DELIVERED
     assert "DATA" in verbs
+
+
+def test_address_reparsed_differently_fails(ca: trustme.CA, ca_file: Path) -> None:
+    with TLSSink(ca, mode="valid") as sink:
+        hop = NextHop(name="mx.patient.test", port=sink.port, addresses=("127.0.0.1",), source="mx")
+        env = smtp.Envelope(sender="a@clinic.test", recipient="x@b,c@patient.test", content=MESSAGE)
+        result = asyncio.run(smtp.deliver(env, [hop], context=verified_context(ca_file),
+                                          local_hostname="gateway.test", timeout=10))
+
+    assert result.outcome is smtp.Outcome.FAILED
+    assert result.status_code == "5.1.3"
+    assert sink.messages == []

@@ -57,7 +57,9 @@ def _reencode_part(part: Message) -> None:
         return
     del part["Content-Transfer-Encoding"]
     if part.get_content_maintype() == "text":
-        part.set_payload(quopri.encodestring(payload).decode("ascii"))
+        # Quoted-printable carries line breaks as the serializer's CRLF; a CR
+        # left in the payload would be encoded as "=0D" and change the text.
+        part.set_payload(quopri.encodestring(payload.replace(b"\r\n", b"\n")).decode("ascii"))
         part["Content-Transfer-Encoding"] = "quoted-printable"
     else:
         part.set_payload(base64.encodebytes(payload).decode("ascii"))
