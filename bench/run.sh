@@ -9,7 +9,7 @@
 # default postgresql://postgres@127.0.0.1:5432/postgres, whose user may
 # CREATE DATABASE (set it to "" to skip those runs). Each step has a time
 # limit and stops every server it started, also when it is interrupted.
-# Results: bench/results/*.json and bench/results/summary.md.
+# Results: bench/results/*.json, profile-*.txt and summary.md.
 
 set -u
 cd "$(dirname "$0")/.."
@@ -34,9 +34,10 @@ step() {
     fi
 }
 
-# Old files would mix into the summary.
+# Files of an earlier run would mix into the summary; other benchmarks' files stay.
 mkdir -p bench/results
-rm -f bench/results/*.json bench/results/summary.md
+rm -f bench/results/accept-*.json bench/results/relay-*.json bench/results/postfix.json \
+    bench/results/syscalls-*.json bench/results/profile-*.txt bench/results/summary.md
 
 step 150 bench.accept --mode isolated --database-url ""
 step 150 bench.accept --mode draining --database-url ""
@@ -58,6 +59,9 @@ fi
 
 if command -v strace >/dev/null; then
     step 120 bench.syscalls --database-url ""
+fi
+if command -v perf >/dev/null; then
+    step 120 bench.profile
 fi
 
 echo

@@ -69,6 +69,24 @@ def _parser() -> argparse.ArgumentParser:
     listing.add_argument("--all", action="store_true", help="include delivered and failed deliveries")
     listing.set_defaults(handler=_queue_list)
 
+    keys = commands.add_parser("keys", help="manage key-encryption keys")
+    keys_commands = keys.add_subparsers(dest="keys_command", required=True, metavar="SUBCOMMAND")
+    rotate = keys_commands.add_parser("rotate", help="add a new key-encryption key and re-wrap every data key")
+    rotate.set_defaults(handler=_keys_rotate)
+
+    escrow = commands.add_parser("escrow", help="list, recall or extend escrowed messages")
+    escrow_commands = escrow.add_subparsers(dest="escrow_command", required=True, metavar="SUBCOMMAND")
+    escrow_list = escrow_commands.add_parser("list", help="list escrowed messages")
+    escrow_list.add_argument("--json", action="store_true", help="print JSON")
+    recall = escrow_commands.add_parser("recall", help="withdraw an escrowed message so the portal refuses it")
+    recall.add_argument("queue_id", help="queue id of the message")
+    recall.add_argument("--recipient", help="only this recipient (default: every recipient)")
+    extend = escrow_commands.add_parser("extend", help="move an escrowed message's expiry later")
+    extend.add_argument("queue_id", help="queue id of the message")
+    extend.add_argument("--days", type=int, required=True, help="days to add, 1 to 365")
+    for sub, handler in ((escrow_list, "list"), (recall, "recall"), (extend, "extend")):
+        sub.set_defaults(handler=_escrow_command, action=handler)
+
     staff = commands.add_parser("staff", help="manage staff accounts")
     staff_commands = staff.add_subparsers(dest="staff_command", required=True, metavar="SUBCOMMAND")
     add = staff_commands.add_parser("add", help="create a staff account that may submit mail")
@@ -225,6 +243,40 @@ def _queue_list(args: argparse.Namespace) -> int:
         sys.stdout.write("\n")
     else:
         sys.stdout.write(format_table(rows))
+    return 0
+
+
+def _keys_rotate(args: argparse.Namespace) -> int:
+    _setup_django(args)
+    from careseal.queue.keys import rotate
+
+    new_id, count = rotate()
+    print(f"Activated {new_id}; re-wrapped {count} data keys. Older keys stay in the key folder; "
+          f"keep them until every backup made before today has expired.")
+    return 0
+
+
+def _escrow_command(args: argparse.Namespace) -> int:
+    _setup_django(args)
+    from careseal.escrow import lifecycle
+
+    if args.action == "list":
+        rows = lifecycle.listing()
+        if args.json:
+            json.dump(rows, sys.stdout, indent=2, default=str)
+            sys.stdout.write("\n")
+        else:
+            sys.stdout.write(lifecycle.format_table(rows))
+        return 0
+    if args.action == "recall":
+        count = lifecycle.recall(args.queue_id, args.recipient)
+    else:
+        if not 1 <= args.days <= 365:
+            raise CommandError("--days must be between 1 and 365")
+        count = lifecycle.extend(args.queue_id, args.days)
+    if count == 0:
+        raise CommandError(f"no active escrow for queue id {args.queue_id}")
+    print(f"{args.action}: {count} escrowed message(s) changed")
     return 0
 
 

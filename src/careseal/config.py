@@ -131,6 +131,8 @@ class EscrowConfig:
     secure_keyword: str
     expiry: int
     default_language: str
+    reminder_before: int
+    notify_sender_on_open: bool
 
 
 @dataclass(frozen=True)
@@ -382,7 +384,8 @@ def _practice(table: dict[str, Any], hostname: str) -> PracticeConfig:
 
 
 def _escrow(table: dict[str, Any]) -> EscrowConfig:
-    _reject_unknown(table, "escrow", {"secure_keyword", "expiry", "default_language"})
+    _reject_unknown(table, "escrow", {"secure_keyword", "expiry", "default_language", "reminder_before",
+                                      "notify_sender_on_open"})
     keyword = _get(table, "secure_keyword", str, default="[secure]", key="escrow.secure_keyword").strip()
     expiry = _duration(table.get("expiry", "30d"), "escrow.expiry")
     if expiry < 3600:
@@ -390,7 +393,12 @@ def _escrow(table: dict[str, Any]) -> EscrowConfig:
     language = _get(table, "default_language", str, default="en", key="escrow.default_language")
     if language not in LANGUAGES:
         raise ConfigError("escrow.default_language", f"must be one of {', '.join(LANGUAGES)}, got {language!r}")
-    return EscrowConfig(secure_keyword=keyword, expiry=expiry, default_language=language)
+    reminder = _duration(table.get("reminder_before", "3d"), "escrow.reminder_before", minimum=0)
+    if reminder >= expiry:
+        raise ConfigError("escrow.reminder_before", "must be shorter than escrow.expiry (0 turns reminders off)")
+    notify = _get(table, "notify_sender_on_open", bool, default=False, key="escrow.notify_sender_on_open")
+    return EscrowConfig(secure_keyword=keyword, expiry=expiry, default_language=language,
+                        reminder_before=reminder, notify_sender_on_open=notify)
 
 
 def _dkim(table: dict[str, Any], base: Path, hostname: str) -> DKIMConfig:

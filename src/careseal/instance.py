@@ -99,6 +99,11 @@ secure_keyword = "[secure]"
 expiry = "30d"
 # Language of notices and pages when the patient has not chosen one: en or es.
 default_language = "en"
+# Remind a patient who has not opened the message this long before it
+# expires ("0" turns reminders off).
+reminder_before = "3d"
+# Tell the sender (by mail, without PHI) when the recipient first opens it.
+notify_sender_on_open = false
 
 [dkim]
 # Pickup notices are DKIM-signed. Publish the TXT record that 'careseal init'

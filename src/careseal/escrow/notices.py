@@ -43,6 +43,27 @@ def pickup_notice(*, recipient: str, token: str, expires_at: dt.datetime, langua
     return compose(recipient=recipient, subject=subject, text=text, html=html, language=language)
 
 
+def reminder_notice(*, recipient: str, expires_at: dt.datetime, language: str) -> bytes:
+    """Return a reminder that an unopened secure message expires soon; it points to the portal's sign-in."""
+    config = settings.CARESEAL
+    with translation.override(language):
+        context = {"practice": config.practice.name, "portal": config.public_url, "language": language,
+                   "expires": formats.date_format(expires_at, "DATE_FORMAT")}
+        subject = gettext("Reminder: secure message from %(practice)s") % {"practice": config.practice.name}
+        text = render_to_string("escrow/reminder.txt", context)
+        html = render_to_string("escrow/reminder.html", context)
+    return compose(recipient=recipient, subject=subject, text=text, html=html, language=language)
+
+
+def opened_notice(*, recipient: str, queue_id: str, queued_at: dt.datetime, opened_at: dt.datetime) -> bytes:
+    """Return a note to staff that an escrowed message was first opened; it names only the queue id."""
+    text = (f"The secure message with queue id {queue_id}, queued {queued_at:%Y-%m-%d %H:%M} UTC, was first\n"
+            f"opened by its recipient on {opened_at:%Y-%m-%d %H:%M} UTC.\n")
+    html = f"<p>{text}</p>"
+    return compose(recipient=recipient, subject=f"Secure message {queue_id} was opened", text=text, html=html,
+                   language="en")
+
+
 def code_mail(*, recipient: str, code: str, language: str, minutes: int) -> bytes:
     """Return the bytes of a mail that carries a one-time code, and nothing else of note."""
     config = settings.CARESEAL

@@ -93,7 +93,7 @@ def _hidden_alternatives(message: EmailMessage) -> set[int]:
                 hidden.add(counter)
             counter += 1
             return
-        children = list(part.iter_parts())
+        children: list[EmailMessage] = list(part.iter_parts())  # type: ignore[arg-type]
         chosen = None
         if part.get_content_type() == "multipart/alternative" and children:
             chosen = _preferred(children)

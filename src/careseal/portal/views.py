@@ -20,7 +20,7 @@ from django.conf import settings
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils import timezone, translation
+from django.utils import translation
 from django.utils.csp import CSP
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views import i18n as i18n_views
@@ -28,6 +28,7 @@ from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.csp import csp_override
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from careseal.escrow import lifecycle
 from careseal.escrow.models import Escrow, token_hash
 from careseal.mail import reading
 from careseal.mail.sanitize import clean_html
@@ -55,12 +56,42 @@ def verified(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
     return wrapper
 
 
+class Unavailable(Exception):
+    """An escrow that exists for this patient but was recalled or has expired."""
+
+    def __init__(self, escrow: Escrow) -> None:
+        super().__init__(escrow.status)
+        self.escrow = escrow
+
+
 def _escrow_for(request: HttpRequest, escrow_id: str) -> Escrow:
-    """Return the escrow *escrow_id* if it belongs to the session's address and can be read."""
+    """Return the escrow *escrow_id* if it belongs to the session's address and can be read.
+
+    Raises Http404 for someone else's or an unknown escrow, so ids cannot be
+    probed, and Unavailable for the patient's own recalled or expired one.
+    """
     escrow = Escrow.objects.select_related("message").filter(pk=escrow_id).first()
-    if escrow is None or escrow.recipient != request.session.get("address") or not escrow.available:
+    if escrow is None or escrow.recipient != request.session.get("address"):
         raise Http404("message not found")
+    if not escrow.available:
+        raise Unavailable(escrow)
     return escrow
+
+
+def unavailable_page(request: HttpRequest, escrow: Escrow) -> HttpResponse:
+    """Return 410 Gone with a page that says whether the sender recalled the message or it expired."""
+    recalled = escrow.status == Escrow.Status.RECALLED
+    return render(request, "portal/unavailable.html", {"recalled": recalled}, status=410)
+
+
+def handles_unavailable(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        try:
+            return view(request, *args, **kwargs)
+        except Unavailable as gone:
+            return unavailable_page(request, gone.escrow)
+    return wrapper
 
 
 def _content(escrow: Escrow) -> bytes:
@@ -94,8 +125,10 @@ def pickup_link(request: HttpRequest, token: str) -> HttpResponse:
     no harm. The patient then asks for a code on the next page.
     """
     escrow = Escrow.objects.filter(token_hash=token_hash(token)).first()
-    if escrow is None or not escrow.available:
+    if escrow is None:
         response = render(request, "portal/link_invalid.html", status=404)
+    elif not escrow.available:
+        response = unavailable_page(request, escrow)
     else:
         if request.session.get("address") != escrow.recipient:
             request.session.cycle_key()
@@ -191,12 +224,12 @@ def inbox(request: HttpRequest) -> HttpResponse:
 
 @require_GET
 @verified
+@handles_unavailable
 def message(request: HttpRequest, escrow_id: str) -> HttpResponse:
     escrow = _escrow_for(request, escrow_id)
     parsed = reading.readable(_content(escrow))
     if escrow.first_opened_at is None:
-        Escrow.objects.filter(pk=escrow.pk, first_opened_at__isnull=True).update(first_opened_at=timezone.now())
-        log.info("message first opened escrow=%s queue_id=%s", escrow.id, escrow.message_id)
+        lifecycle.first_opened(escrow)
     return render(request, "portal/message.html", {
         "escrow": escrow, "message": parsed, "sent": request.GET.get("sent") == "1",
     })
@@ -204,6 +237,7 @@ def message(request: HttpRequest, escrow_id: str) -> HttpResponse:
 
 @require_GET
 @verified
+@handles_unavailable
 @xframe_options_sameorigin
 @csp_override({
     "default-src": [CSP.NONE],
@@ -237,6 +271,7 @@ def html_part(request: HttpRequest, escrow_id: str, index: int) -> HttpResponse:
 
 @require_GET
 @verified
+@handles_unavailable
 def attachment(request: HttpRequest, escrow_id: str, index: int) -> HttpResponse:
     escrow = _escrow_for(request, escrow_id)
     found = reading.part_bytes(_content(escrow), index)
@@ -253,6 +288,7 @@ def attachment(request: HttpRequest, escrow_id: str, index: int) -> HttpResponse
 
 @require_GET
 @verified
+@handles_unavailable
 def download(request: HttpRequest, escrow_id: str) -> HttpResponse:
     """Return the whole message, attachments included, as an .eml file the patient can keep."""
     escrow = _escrow_for(request, escrow_id)
@@ -262,6 +298,7 @@ def download(request: HttpRequest, escrow_id: str) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 @verified
+@handles_unavailable
 def reply(request: HttpRequest, escrow_id: str) -> HttpResponse:
     escrow = _escrow_for(request, escrow_id)
     form = ReplyForm(request.POST or None, request.FILES or None)

@@ -34,6 +34,7 @@ class Message(models.Model):
     body_8bit = models.BooleanField(default=False)
     key_id = models.CharField(max_length=64)
     wrapped_key = models.BinaryField()
+    content_removed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["created_at"]

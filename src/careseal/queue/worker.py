@@ -15,6 +15,7 @@ import logging
 import os
 import socket
 import ssl
+import time
 import traceback
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -32,6 +33,9 @@ from careseal.transport import nexthop, smtp
 from careseal.transport.tls import verified_context
 
 log = logging.getLogger("careseal.delivery")
+
+# Seconds between escrow expiry and reminder passes.
+HOUSEKEEPING_INTERVAL = 60.0
 
 T = TypeVar("T")
 
@@ -56,8 +60,12 @@ class Worker:
     async def run(self, stop: asyncio.Event) -> None:
         """Deliver until *stop* is set, then shut down as the module describes."""
         log.info("worker started name=%s concurrency=%d", self.name, self.config.delivery.concurrency)
+        next_housekeeping = 0.0
         try:
             while not stop.is_set():
+                if time.monotonic() >= next_housekeeping:
+                    next_housekeeping = time.monotonic() + HOUSEKEEPING_INTERVAL
+                    await self._housekeeping()
                 free = self.config.delivery.concurrency - len(self.in_flight)
                 claimed: list[Delivery] = []
                 if free > 0:
@@ -75,6 +83,14 @@ class Worker:
         finally:
             await self._shutdown()
         log.info("worker stopped name=%s", self.name)
+
+    async def _housekeeping(self) -> None:
+        from careseal.escrow import lifecycle
+
+        try:
+            await self._db(lifecycle.housekeeping)
+        except Exception as error:
+            log.error("housekeeping failed error=%s at=%s", type(error).__name__, _location(error))
 
     async def _shutdown(self) -> None:
         if self.in_flight:

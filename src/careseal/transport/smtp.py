@@ -143,6 +143,8 @@ async def _deliver_to(envelope: Envelope, hop: NextHop, address: str, context: s
                 presented = await _probe_certificate(hop, address, local_hostname, timeout)
                 raise skip(f"certificate verification failed: {verify}", "4.7.5",
                            cert_verified=False, verify_error=verify, tls=presented) from None
+            if isinstance(error, (TimeoutError, aiosmtplib.SMTPTimeoutError)):
+                raise skip("TLS handshake timed out", "4.7.5") from None
             raise skip(f"TLS handshake failed: {_describe(error)}", "4.7.5") from None
 
         ssl_object = client.get_transport_info("ssl_object")

@@ -1,0 +1,610 @@
+"""Measure the portal's message page for an escrowed 100 KB message with two attachments.
+
+Run from the repository root, so that ``tests.support`` imports::
+
+    .venv/bin/python -m bench.portal_page [--duration 20] [--json FILE]
+
+Steps: start a loopback SMTP sink without STARTTLS and a real gateway
+(``careseal init`` and ``careseal run``) with ``[delivery] policy =
+"escrow"`` and a route that sends patient.test to the sink; queue one
+message with ``careseal send``; sign in over HTTP as the patient would
+(pickup link from the notice, POST /pickup/code, code from the code mail,
+POST /verify); check once that the message page and an attachment return
+what they should; load each with ``wrk`` for a fixed time; then time the
+view and its parts in a separate process with Django's test client and
+cProfile. Every server this script starts is stopped at the end, also on
+an error, SIGTERM or the overall time limit. Nothing connects anywhere but
+127.0.0.1, and the gateway's resolver points at a loopback port where
+nothing listens.
+
+Needs ``wrk`` (Debian package ``wrk``). Results go to standard output;
+``--json FILE`` also writes them as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import email
+import email.policy
+import email.utils
+import http.cookiejar
+import io
+import json
+import os
+import platform
+import pstats
+import random
+import re
+import resource
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+PATIENT = "pat@patient.test"
+SENDER = "admin@clinic.test"  # the account Gateway.init creates
+BODY_FIRST = "PORTAL-BENCH-BODY-START"
+BODY_LAST = "PORTAL-BENCH-BODY-END"
+BODY_BYTES = 40 * 1024
+PDF_BYTES = 30 * 1024
+CSV_BYTES = 30 * 1024
+WRK_TIMEOUT = "10s"
+
+
+class TimeLimit(Exception):
+    """The whole run took longer than --time-limit."""
+
+
+# The message
+
+
+def build_message() -> tuple[bytes, bytes, bytes]:
+    """Return the raw message, the PDF-like attachment and the CSV attachment (same bytes on every run)."""
+    rng = random.Random(20240601)
+    words = ("blood", "pressure", "glucose", "fasting", "result", "within", "range", "follow-up", "clinic",
+             "medication", "dose", "morning", "evening", "review", "normal", "repeat", "test", "weeks",
+             "please", "call", "questions", "kidney", "liver", "panel", "cholesterol", "values")
+    lines = [BODY_FIRST, "", "Dear patient,", ""]
+    size = sum(len(line) + 2 for line in lines)
+    while size < BODY_BYTES - 200:
+        line = " ".join(rng.choice(words) for _ in range(rng.randint(8, 12))).capitalize() + "."
+        lines.append(line)
+        size += len(line) + 2
+    lines += ["", "Kind regards,", "Dr. Rivera", BODY_LAST]
+    body = "\r\n".join(lines) + "\r\n"
+
+    pdf = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
+    pdf += rng.randbytes(PDF_BYTES - len(pdf) - len(b"\n%%EOF\n"))
+    pdf += b"\n%%EOF\n"
+
+    rows = ["date,test,value,unit,reference"]
+    day = 0
+    while sum(len(r) + 1 for r in rows) < CSV_BYTES - 60:
+        day += 1
+        rows.append(f"2024-{1 + day // 28 % 12:02d}-{1 + day % 28:02d},{rng.choice(('HbA1c', 'LDL', 'TSH', 'ALT'))},"
+                    f"{rng.uniform(0.5, 9.5):.2f},{rng.choice(('%', 'mmol/L', 'mIU/L', 'U/L'))},normal")
+    csv = ("\n".join(rows) + "\n").encode()
+
+    message = EmailMessage(policy=email.policy.SMTP)
+    message["From"] = f"Dr. Rivera <{SENDER}>"
+    message["To"] = PATIENT
+    message["Subject"] = "Your results from the clinic"
+    message["Date"] = email.utils.format_datetime(email.utils.localtime())
+    message.set_content(body, subtype="plain", charset="utf-8", cte="quoted-printable")
+    message.add_attachment(bytes(pdf), maintype="application", subtype="pdf", filename="results.pdf")
+    message.add_attachment(csv, maintype="text", subtype="csv", filename="history.csv")
+    return message.as_bytes(), bytes(pdf), csv
+
+
+# Machine and process facts
+
+
+def machine() -> dict[str, Any]:
+    cpuinfo = Path("/proc/cpuinfo").read_text()
+    model = re.search(r"^model name\s*:\s*(.+)$", cpuinfo, re.MULTILINE)
+    meminfo = Path("/proc/meminfo").read_text()
+    total = re.search(r"^MemTotal:\s*(\d+) kB", meminfo, re.MULTILINE)
+    return {
+        "nproc": os.cpu_count(),
+        "cpu_model": model.group(1).strip() if model else "unknown",
+        "memory_gib": round(int(total.group(1)) / 1024 / 1024, 1) if total else None,
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+    }
+
+
+def source_state() -> dict[str, Any]:
+    """Return the commit and how many files differ from it, since other people edit the tree meanwhile."""
+    def git(*args: str) -> str:
+        try:
+            return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=10).stdout
+        except (OSError, subprocess.TimeoutExpired):
+            return ""
+    changed = [line for line in git("status", "--porcelain", "--", "src").splitlines() if line.strip()]
+    return {"commit": git("rev-parse", "HEAD").strip(), "changed_files_under_src": len(changed)}
+
+
+def child_pids(pid: int) -> list[int]:
+    try:
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def web_role_pid(supervisor: int) -> int | None:
+    for pid in child_pids(supervisor):
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"--role" in argv and argv[argv.index(b"--role") + 1] == b"web":
+            return pid
+    return None
+
+
+def cpu_seconds(pid: int) -> float:
+    """Return user plus system CPU seconds of *pid* and its threads."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+# HTTP as the patient's browser does it, loopback only
+
+
+class Browser:
+    def __init__(self, base: str) -> None:
+        self.base = base
+        self.jar = http.cookiejar.CookieJar()
+        # An empty ProxyHandler: ignore any proxy set in the environment, so requests stay on loopback.
+        self.opener = urllib.request.build_opener(urllib.request.ProxyHandler({}),
+                                                  urllib.request.HTTPCookieProcessor(self.jar))
+
+    def request(self, path: str, form: dict[str, str] | None = None,
+                headers: dict[str, str] | None = None) -> tuple[int, str, bytes, Any]:
+        url = path if path.startswith("http") else self.base + path
+        parts = urllib.parse.urlsplit(url)
+        if parts.scheme != "http" or parts.hostname != "127.0.0.1":
+            raise AssertionError(f"refusing to fetch {url}: only http://127.0.0.1 is allowed")
+        data = urllib.parse.urlencode(form).encode() if form is not None else None
+        request = urllib.request.Request(url, data=data, headers=dict(headers or {}))  # noqa: S310 (checked above)
+        if data is not None:
+            request.add_header("Origin", self.base)
+        try:
+            with self.opener.open(request, timeout=30) as response:
+                return response.status, response.geturl(), response.read(), response.headers
+        except urllib.error.HTTPError as error:
+            return error.code, error.geturl(), error.read(), error.headers
+
+    def cookie(self, name: str) -> str:
+        for cookie in self.jar:
+            if cookie.name == name:
+                return cookie.value or ""
+        raise AssertionError(f"no {name} cookie; cookies: {[c.name for c in self.jar]}")
+
+
+def csrf_token(page: bytes) -> str:
+    match = re.search(rb'name="csrfmiddlewaretoken" value="([^"]+)"', page)
+    if match is None:
+        raise AssertionError("no csrfmiddlewaretoken on the page")
+    return match.group(1).decode()
+
+
+def text_body(raw: bytes) -> str:
+    parsed = email.message_from_bytes(raw, policy=email.policy.default)
+    body = parsed.get_body(("plain",))
+    return body.get_content() if body is not None else ""  # type: ignore[union-attr]
+
+
+def wait_for_mail(sink: Any, predicate: Any, what: str, timeout: float = 60.0) -> bytes:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for received in list(sink.messages):
+            if predicate(received.content):
+                return bytes(received.content)
+        time.sleep(0.1)
+    raise AssertionError(f"{what} did not reach the sink in {timeout:.0f}s")
+
+
+def sign_in(browser: Browser, sink: Any) -> str:
+    """Follow the pickup link, ask for a code, enter it; return the final page's path."""
+    notice = wait_for_mail(sink, lambda raw: b"/p/" in raw, "the pickup notice")
+    link = re.search(r"http://127\.0\.0\.1:\d+/p/[A-Za-z0-9_-]+", text_body(notice))
+    if link is None:
+        raise AssertionError("no pickup link in the notice")
+    status, url, page, _ = browser.request(link.group(0))
+    if status != 200 or not url.endswith("/pickup"):
+        raise AssertionError(f"pickup link gave {status} at {url}")
+    status, url, page, _ = browser.request("/pickup/code", {"csrfmiddlewaretoken": csrf_token(page)})
+    if status != 200 or not url.endswith("/verify"):
+        raise AssertionError(f"POST /pickup/code gave {status} at {url}")
+    code_mail = wait_for_mail(sink, lambda raw: b"/p/" not in raw and re.search(rb"\b\d{6}\b", raw) is not None,
+                              "the code mail")
+    code = re.search(r"\b(\d{6})\b", text_body(code_mail))
+    if code is None:
+        raise AssertionError("no 6-digit code in the code mail's text")
+    status, url, page, _ = browser.request("/verify", {"csrfmiddlewaretoken": csrf_token(page),
+                                                       "code": code.group(1)})
+    path = urllib.parse.urlsplit(url).path
+    if status != 200 or not path.startswith("/messages/"):
+        raise AssertionError(f"POST /verify gave {status} at {url}")
+    return path
+
+
+def probe(base: str, path: str, session: str) -> tuple[int, bytes, int]:
+    """GET *path* with only the session cookie, as wrk will; return status, body and bytes on the wire."""
+    browser = Browser(base)
+    status, _, body, headers = browser.request(path, headers={"Cookie": f"sessionid={session}"} if session else {})
+    header_bytes = sum(len(k) + len(v) + 4 for k, v in headers.items()) + len("HTTP/1.1 200 OK\r\n\r\n")
+    return status, body, len(body) + header_bytes
+
+
+# wrk
+
+
+_UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}
+_UNITS_BYTES = {"B": 1, "KB": 1024, "MB": 1024 ** 2, "GB": 1024 ** 3, "TB": 1024 ** 4}
+
+
+def _ms(text: str) -> float:
+    match = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text)
+    assert match is not None, text
+    return float(match.group(1)) * _UNITS_MS[match.group(2)]
+
+
+def parse_wrk(output: str) -> dict[str, Any]:
+    result: dict[str, Any] = {"non_2xx_3xx": 0, "socket_errors": 0}
+    for q in ("50", "75", "90", "99"):
+        match = re.search(rf"^\s+{q}%\s+(\S+)$", output, re.MULTILINE)
+        result[f"p{q}_ms"] = _ms(match.group(1)) if match else None
+    match = re.search(r"^\s+Latency\s+(\S+)\s+(\S+)\s+(\S+)", output, re.MULTILINE)
+    if match:
+        result["mean_ms"], result["stdev_ms"], result["max_ms"] = (_ms(g) for g in match.groups())
+    match = re.search(r"(\d+) requests in ([\d.]+)(\w+), ([\d.]+)(\w+) read", output)
+    assert match is not None, output
+    result["requests"] = int(match.group(1))
+    result["seconds"] = _ms(match.group(2) + match.group(3)) / 1000
+    result["bytes_read"] = float(match.group(4)) * _UNITS_BYTES[match.group(5)]
+    result["requests_per_second"] = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
+    match = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    if match:
+        result["non_2xx_3xx"] = int(match.group(1))
+    match = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
+    if match:
+        result["socket_errors"] = sum(int(g) for g in match.groups())
+    return result
+
+
+def run_wrk(name: str, url: str, session: str, *, connections: int, threads: int, duration: int,
+            web_pid: int | None, record: bool = True) -> dict[str, Any]:
+    parts = urllib.parse.urlsplit(url)
+    status, _, expected_bytes = probe(f"{parts.scheme}://{parts.netloc}", parts.path, session)
+    if status != 200:
+        raise AssertionError(f"{parts.path} gave {status} before the {name} run")
+    command = ["wrk", f"-t{threads}", f"-c{connections}", f"-d{duration}s", f"--timeout={WRK_TIMEOUT}",
+               "--latency"]
+    if session:
+        command += ["-H", f"Cookie: sessionid={session}"]
+    command.append(url)
+    before_web = cpu_seconds(web_pid) if web_pid else None
+    before_children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    completed = subprocess.run(command, capture_output=True, text=True, timeout=duration + 60)
+    after_children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if completed.returncode != 0:
+        raise AssertionError(f"wrk exited {completed.returncode}: {completed.stderr}")
+    result = parse_wrk(completed.stdout)
+    result.update(name=name, connections=connections, threads=threads, cookie=bool(session),
+                  probe_bytes_on_wire=expected_bytes)
+    requests = max(result["requests"], 1)
+    result["bytes_per_request"] = round(result["bytes_read"] / requests)
+    if web_pid and before_web is not None:
+        web_cpu = cpu_seconds(web_pid) - before_web
+        result["web_cpu_seconds"] = round(web_cpu, 2)
+        result["web_cpu_ms_per_request"] = round(1000 * web_cpu / requests, 2)
+        result["web_cpu_share_of_one_core"] = round(web_cpu / result["seconds"], 2)
+    result["wrk_cpu_seconds"] = round((after_children.ru_utime + after_children.ru_stime)
+                                      - (before_children.ru_utime + before_children.ru_stime), 2)
+    # wrk counts a 302 as success; a page that is really being served has the probe's size.
+    result["size_matches_probe"] = abs(result["bytes_per_request"] - expected_bytes) <= 0.05 * expected_bytes
+    if record:
+        print(f"  {name}: {result['requests_per_second']:.1f} req/s, p50 {result['p50_ms']:.1f} ms, "
+              f"p99 {result['p99_ms']:.1f} ms, {result['bytes_per_request']} B/request, "
+              f"web CPU {result.get('web_cpu_ms_per_request', float('nan')):.1f} ms/request", flush=True)
+    return result
+
+
+# In-process timing and profile (runs in a child process with the gateway's settings)
+
+
+def profile_child(config: str, escrow_id: str, session: str, attachment_index: int, rounds: int) -> None:
+    os.environ["CARESEAL_CONFIG"] = config
+    os.environ["DJANGO_SETTINGS_MODULE"] = "careseal.settings"
+    import django
+
+    django.setup()
+    from django.contrib.sessions.backends.db import SessionStore
+    from django.template.loader import render_to_string
+    from django.test import Client, RequestFactory
+
+    from careseal.escrow.models import Escrow
+    from careseal.mail import reading
+    from careseal.queue.vault import blob_store, key_ring
+    from careseal.vault import envelope
+
+    path = f"/messages/{escrow_id}"
+    attachment_path = f"{path}/attachments/{attachment_index}"
+    client = Client(HTTP_HOST="127.0.0.1")
+    client.cookies["sessionid"] = session
+
+    def timed(function: Any) -> dict[str, float]:
+        function()
+        samples = []
+        for _ in range(rounds):
+            start = time.perf_counter()
+            function()
+            samples.append((time.perf_counter() - start) * 1000)
+        samples.sort()
+        return {"median_ms": round(statistics.median(samples), 3),
+                "p90_ms": round(samples[int(0.9 * (len(samples) - 1))], 3)}
+
+    def get_page() -> None:
+        response = client.get(path)
+        if response.status_code != 200 or BODY_LAST.encode() not in response.content:
+            raise AssertionError(f"page gave {response.status_code} without the body text")
+
+    def get_attachment() -> None:
+        response = client.get(attachment_path)
+        assert response.status_code == 200, response.status_code
+        b"".join(response.streaming_content)
+
+    escrow = Escrow.objects.select_related("message").get(pk=escrow_id)
+    message = escrow.message
+    blob = blob_store().get(message.id)
+    raw = envelope.open_sealed(key_ring(), message.id, blob, message.key_id, bytes(message.wrapped_key))
+    parsed = reading.readable(raw)
+    request = RequestFactory().get(path, HTTP_HOST="127.0.0.1")
+    request.session = SessionStore(session_key=session)  # type: ignore[attr-defined]
+
+    def save_session() -> None:
+        store = SessionStore(session_key=session)
+        store.get("address")
+        store.save()
+
+    parts = {
+        "escrow row (SELECT with the message)": lambda: Escrow.objects.select_related("message").get(pk=escrow_id),
+        "blob read from disk": lambda: blob_store().get(message.id),
+        "unwrap key and AES-GCM decrypt": lambda: envelope.open_sealed(
+            key_ring(), message.id, blob, message.key_id, bytes(message.wrapped_key)),
+        "parse (reading.readable)": lambda: reading.readable(raw),
+        "template render (message.html)": lambda: render_to_string(
+            "portal/message.html", {"escrow": escrow, "message": parsed, "sent": False}, request=request),
+        "session load and save": save_session,
+        "attachment: parse and decode (reading.part_bytes)": lambda: reading.part_bytes(raw, attachment_index),
+    }
+    result: dict[str, Any] = {
+        "rounds": rounds,
+        "raw_bytes": len(raw),
+        "page_view": timed(get_page),
+        "attachment_view": timed(get_attachment),
+        "parts": {name: timed(function) for name, function in parts.items()},
+    }
+
+    profiler = cProfile.Profile()
+    profiler.enable()
+    for _ in range(rounds):
+        get_page()
+    profiler.disable()
+    stats = pstats.Stats(profiler)
+    total = sum(row[3] for key, row in stats.stats.items() if key[2] == "get_page")  # type: ignore[attr-defined]
+    wanted = {
+        ("careseal/portal/views.py", "_escrow_for"): "escrow lookup (_escrow_for)",
+        ("careseal/vault/blobstore.py", "get"): "blob read (LocalBlobStore.get)",
+        ("careseal/vault/envelope.py", "open_sealed"): "decrypt (open_sealed)",
+        ("careseal/mail/reading.py", "readable"): "parse (reading.readable)",
+        ("django/shortcuts.py", "render"): "template render (shortcuts.render)",
+        ("django/contrib/sessions/backends/db.py", "load"): "session load (db backend)",
+        ("django/contrib/sessions/backends/db.py", "save"): "session save (db backend)",
+    }
+    shares: dict[str, float] = {}
+    for (filename, _, function), row in stats.stats.items():  # type: ignore[attr-defined]
+        for (suffix, name), label in wanted.items():
+            if function == name and filename.endswith(suffix):
+                shares[label] = shares.get(label, 0.0) + row[3]
+    result["profile_total_ms_per_request"] = round(1000 * total / rounds, 2)
+    result["profile_cumulative_ms_per_request"] = {k: round(1000 * v / rounds, 2) for k, v in shares.items()}
+    text = io.StringIO()
+    pstats.Stats(profiler, stream=text).sort_stats("tottime").print_stats(15)
+    result["profile_top_tottime"] = text.getvalue()
+    print("RESULT " + json.dumps(result))
+
+
+def run_profile(gateway: Any, escrow_id: str, session: str, attachment_index: int, rounds: int) -> dict[str, Any]:
+    command = [sys.executable, "-m", "bench.portal_page", "--profile-child", str(gateway.config_path), escrow_id,
+               session, str(attachment_index), str(rounds)]
+    completed = subprocess.run(command, cwd=ROOT, env=gateway.env, capture_output=True, text=True, timeout=180)
+    line = next((x for x in completed.stdout.splitlines() if x.startswith("RESULT ")), None)
+    if completed.returncode != 0 or line is None:
+        raise AssertionError(f"profile child exited {completed.returncode}:\n{completed.stderr[-4000:]}")
+    return json.loads(line[len("RESULT "):])
+
+
+# The run
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--duration", type=int, default=20, help="seconds per wrk run (default 20)")
+    parser.add_argument("--rounds", type=int, default=100, help="requests per in-process timing (default 100)")
+    parser.add_argument("--time-limit", type=int, default=420, help="stop everything after this many seconds")
+    parser.add_argument("--json", type=Path, help="also write the results to this file")
+    parser.add_argument("--profile-child", nargs=5, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.profile_child:
+        config, escrow_id, session, index, rounds = args.profile_child
+        profile_child(config, escrow_id, session, int(index), int(rounds))
+        return 0
+
+    if shutil.which("wrk") is None:
+        print("wrk not found: apt-get install -y wrk", file=sys.stderr)
+        return 2
+
+    import trustme
+    from tests.support.gateway import Gateway
+    from tests.support.sinks import TLSSink, free_port
+
+    def on_signal(signum: int, _frame: object) -> None:
+        raise TimeLimit(f"time limit of {args.time_limit}s reached") if signum == signal.SIGALRM \
+            else KeyboardInterrupt(signal.Signals(signum).name)
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGALRM, on_signal)
+    signal.alarm(args.time_limit)
+
+    started = time.monotonic()
+    workdir = Path(tempfile.mkdtemp(prefix="careseal-portal-bench-"))
+    sink = TLSSink(trustme.CA(), mode="none", hostname="127.0.0.1")
+    gateway: Gateway | None = None
+    results: dict[str, Any] = {"benchmark": "portal-message-page", "machine": machine(), "source": source_state(),
+                               "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    try:
+        sink.__enter__()
+        gateway = Gateway(workdir / "gateway").init()
+        dead_dns = free_port()
+        web_port = gateway.web_port
+
+        def edit(document: Any) -> None:
+            document["public_url"] = f"http://127.0.0.1:{web_port}"
+            document["delivery"]["policy"] = "escrow"
+            document["delivery"]["routes"]["patient.test"] = f"127.0.0.1:{sink.port}"
+            document["dns"]["nameservers"] = [f"127.0.0.1:{dead_dns}"]
+
+        gateway.configure(edit)
+        gateway.start()
+        base = f"http://127.0.0.1:{web_port}"
+        web_pid = web_role_pid(gateway.process.pid) if gateway.process else None
+        print(f"gateway up on {base} (web role pid {web_pid}), sink on 127.0.0.1:{sink.port}", flush=True)
+
+        raw, pdf, csv = build_message()
+        message_file = workdir / "message.eml"
+        message_file.write_bytes(raw)
+        queue_id = gateway.cli("send", "--from", SENDER, "--to", PATIENT, str(message_file)).stdout.decode().strip()
+        results["message"] = {"raw_bytes": len(raw), "text_body_bytes": BODY_BYTES, "pdf_bytes": len(pdf),
+                              "csv_bytes": len(csv), "queue_id": queue_id}
+        print(f"queued {queue_id}: {len(raw)} bytes on the wire (body {BODY_BYTES}, "
+              f"PDF {len(pdf)}, CSV {len(csv)} before encoding)", flush=True)
+
+        browser = Browser(base)
+        page_path = sign_in(browser, sink)
+        session = browser.cookie("sessionid")
+        escrow_id = page_path.rsplit("/", 1)[1]
+
+        status, page, _ = probe(base, page_path, session)
+        if status != 200 or BODY_FIRST.encode() not in page or BODY_LAST.encode() not in page:
+            raise AssertionError(f"message page gave {status} without the body text")
+        links = re.findall(rb'href="(/messages/[^"]+/attachments/(\d+))"', page)
+        pdf_link = next((link.decode() for link, _ in links if b"results.pdf" in page.split(link, 1)[1][:200]), None)
+        if len(links) != 2 or pdf_link is None:
+            raise AssertionError(f"expected two attachment links with results.pdf, found {links}")
+        status, downloaded, _ = probe(base, pdf_link, session)
+        if status != 200 or downloaded != pdf:
+            raise AssertionError(f"attachment gave {status} and {len(downloaded)} bytes, not the PDF")
+        results["page"] = {"path_shape": "/messages/<escrow id>", "html_bytes": len(page),
+                           "attachment_path_shape": "/messages/<escrow id>/attachments/<n>",
+                           "attachment_bytes": len(downloaded)}
+        print(f"signed in; page {len(page)} bytes of HTML with the whole body, attachment {len(downloaded)} bytes",
+              flush=True)
+
+        d = args.duration
+        page_url, pdf_url = base + page_path, base + pdf_link
+        run_wrk("warm-up", page_url, session, connections=2, threads=1, duration=3, web_pid=web_pid, record=False)
+        runs = [
+            run_wrk("message page, 1 connection", page_url, session, connections=1, threads=1, duration=d,
+                    web_pid=web_pid),
+            run_wrk("message page, 4 connections", page_url, session, connections=4, threads=2, duration=d,
+                    web_pid=web_pid),
+            run_wrk("PDF attachment, 1 connection", pdf_url, session, connections=1, threads=1, duration=d,
+                    web_pid=web_pid),
+            run_wrk("PDF attachment, 4 connections", pdf_url, session, connections=4, threads=2, duration=d,
+                    web_pid=web_pid),
+            run_wrk("stylesheet, no cookie, 4 connections", base + "/static/portal.css", "", connections=4,
+                    threads=2, duration=d, web_pid=web_pid),
+            run_wrk("stylesheet with session cookie, 4 connections", base + "/static/portal.css", session,
+                    connections=4, threads=2, duration=d, web_pid=web_pid),
+        ]
+        results["wrk"] = runs
+        status, page, _ = probe(base, page_path, session)
+        if status != 200 or BODY_LAST.encode() not in page:
+            raise AssertionError(f"after the load the page gave {status}; the session may have ended")
+        problems = [r["name"] for r in runs if r["non_2xx_3xx"] or r["socket_errors"] or not r["size_matches_probe"]]
+        results["problems"] = problems
+
+        print("timing the view and its parts in-process ...", flush=True)
+        attachment_index = int(pdf_link.rsplit("/", 1)[1])
+        results["in_process"] = run_profile(gateway, escrow_id, session, attachment_index, args.rounds)
+        results["elapsed_seconds"] = round(time.monotonic() - started, 1)
+        report(results)
+        if args.json:
+            args.json.write_text(json.dumps(results, indent=1) + "\n")
+        return 1 if problems else 0
+    except BaseException:
+        if gateway is not None:
+            print("gateway log (last 3000 characters):\n" + gateway.log()[-3000:], file=sys.stderr)
+        raise
+    finally:
+        signal.alarm(0)
+        if gateway is not None:
+            try:
+                gateway.stop(timeout=30)
+            except Exception as error:  # noqa: BLE001 (close() below kills the group whatever happened)
+                print(f"gateway did not stop cleanly: {error}", file=sys.stderr)
+            gateway.close()
+        sink.__exit__(None, None, None)
+        shutil.rmtree(workdir, ignore_errors=True)  # holds the instance and the gateway's log
+
+
+def report(results: dict[str, Any]) -> None:
+    m = results["machine"]
+    print()
+    print(f"machine: {m['nproc']} CPUs ({m['cpu_model']}), {m['memory_gib']} GiB, Linux {m['kernel']}, "
+          f"Python {m['python']}; commit {results['source']['commit'][:12]} with "
+          f"{results['source']['changed_files_under_src']} changed files under src/")
+    print()
+    print("| run | req/s | p50 ms | p99 ms | max ms | bytes/request | web CPU ms/request | web CPU cores | errors |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for r in results["wrk"]:
+        errors = r["non_2xx_3xx"] + r["socket_errors"] + (0 if r["size_matches_probe"] else 1)
+        print(f"| {r['name']} | {r['requests_per_second']:.1f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | "
+              f"{r['max_ms']:.1f} | {r['bytes_per_request']} | {r.get('web_cpu_ms_per_request', 0):.1f} | "
+              f"{r.get('web_cpu_share_of_one_core', 0):.2f} | {errors} |")
+    p = results["in_process"]
+    print()
+    print(f"in-process, {p['rounds']} requests each (median / p90, ms):")
+    print("| step | median ms | p90 ms |")
+    print("|---|---:|---:|")
+    print(f"| whole message view (test client) | {p['page_view']['median_ms']} | {p['page_view']['p90_ms']} |")
+    for name, t in p["parts"].items():
+        print(f"| {name} | {t['median_ms']} | {t['p90_ms']} |")
+    print(f"| whole attachment view (test client) | {p['attachment_view']['median_ms']} | "
+          f"{p['attachment_view']['p90_ms']} |")
+    print()
+    print(f"cProfile: {p['profile_total_ms_per_request']} ms per page request under the profiler; cumulative:")
+    for name, value in sorted(p["profile_cumulative_ms_per_request"].items(), key=lambda kv: -kv[1]):
+        print(f"  {name}: {value} ms")
+    print(p["profile_top_tottime"])
+    if results["problems"]:
+        print(f"PROBLEMS: {results['problems']}")
+    print(f"elapsed {results['elapsed_seconds']} s")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,141 @@
+"""Escrow lifecycle: expiry, reminders, recall, extension, first-open notice and content removal."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from careseal.escrow import notices
+from careseal.escrow.models import Escrow
+from careseal.policy.decision import OPPORTUNISTIC, VERIFIED_TLS
+from careseal.queue import store
+from careseal.queue.models import Delivery, Message
+from careseal.queue.vault import blob_store
+from careseal.vault.blobstore import StorageError
+
+log = logging.getLogger("careseal.escrow")
+
+
+def listing() -> list[dict[str, Any]]:
+    """Return every escrow, newest first, for ``careseal escrow list``."""
+    return [
+        {"escrow_id": e.id, "queue_id": e.message_id, "recipient": e.recipient, "status": e.status,
+         "created_at": e.created_at, "expires_at": e.expires_at, "first_opened_at": e.first_opened_at,
+         "reminder_sent_at": e.reminder_sent_at}
+        for e in Escrow.objects.order_by("-created_at")
+    ]
+
+
+def format_table(rows: list[dict[str, Any]]) -> str:
+    if not rows:
+        return "No escrowed messages.\n"
+    lines = [f"{'QUEUE ID':<20} {'STATUS':<9} {'EXPIRES (UTC)':<16} {'OPENED (UTC)':<16} RECIPIENT"]
+    for row in rows:
+        opened = row["first_opened_at"].strftime("%Y-%m-%d %H:%M") if row["first_opened_at"] else "-"
+        lines.append(f"{row['queue_id']:<20} {row['status']:<9} {row['expires_at']:%Y-%m-%d %H:%M} "
+                     f"{opened:<16} {row['recipient']}")
+    return "\n".join(lines) + "\n"
+
+
+def recall(queue_id: str, recipient: str | None = None) -> int:
+    """Withdraw the active escrows of a message (read or not); return how many changed."""
+    now = timezone.now()
+    escrows = Escrow.objects.filter(message_id=queue_id, status=Escrow.Status.ACTIVE)
+    if recipient:
+        escrows = escrows.filter(recipient=recipient.lower())
+    changed = escrows.update(status=Escrow.Status.RECALLED, closed_at=now)
+    if changed:
+        log.info("escrow recalled queue_id=%s count=%d", queue_id, changed)
+        remove_unneeded_content(queue_id)
+    return changed
+
+
+def extend(queue_id: str, days: int) -> int:
+    """Move the expiry of a message's active escrows *days* later; return how many changed."""
+    escrows = list(Escrow.objects.filter(message_id=queue_id, status=Escrow.Status.ACTIVE))
+    for escrow in escrows:
+        escrow.expires_at = max(escrow.expires_at, timezone.now()) + dt.timedelta(days=days)
+        escrow.reminder_sent_at = None
+        escrow.save(update_fields=["expires_at", "reminder_sent_at"])
+    if escrows:
+        log.info("escrow extended queue_id=%s count=%d days=%d", queue_id, len(escrows), days)
+    return len(escrows)
+
+
+def housekeeping(now: dt.datetime | None = None) -> dict[str, int]:
+    """Expire what is due, send due reminders, and remove content nobody can still read."""
+    now = now or timezone.now()
+    due = list(Escrow.objects.filter(status=Escrow.Status.ACTIVE, expires_at__lte=now).values_list(
+        "id", "message_id"))
+    expired = Escrow.objects.filter(pk__in=[pk for pk, _ in due]).update(status=Escrow.Status.EXPIRED,
+                                                                         closed_at=now)
+    for queue_id in {queue_id for _, queue_id in due}:
+        remove_unneeded_content(queue_id)
+    if expired:
+        log.info("escrows expired count=%d", expired)
+    return {"expired": expired, "reminded": _send_reminders(now)}
+
+
+def _send_reminders(now: dt.datetime) -> int:
+    before = settings.CARESEAL.escrow.reminder_before
+    if not before:
+        return 0
+    due = Escrow.objects.filter(status=Escrow.Status.ACTIVE, first_opened_at__isnull=True,
+                                reminder_sent_at__isnull=True, expires_at__gt=now,
+                                expires_at__lte=now + dt.timedelta(seconds=before))
+    sent = 0
+    for escrow in due:
+        mail = notices.reminder_notice(recipient=escrow.recipient, expires_at=escrow.expires_at,
+                                       language=escrow.language)
+        with transaction.atomic():
+            if not Escrow.objects.filter(pk=escrow.pk, reminder_sent_at__isnull=True).update(reminder_sent_at=now):
+                continue
+            store.accept(store.Submission(
+                content=mail, envelope_sender=settings.CARESEAL.practice.notices_from, recipients=[escrow.recipient],
+                kind=Message.Kind.NOTICE, policy=OPPORTUNISTIC, policy_reasons=("expiry reminder holds no PHI",),
+                body_8bit=not mail.isascii(), smtputf8=not escrow.recipient.isascii()))
+        sent += 1
+        log.info("expiry reminder queued escrow=%s", escrow.id)
+    return sent
+
+
+def first_opened(escrow: Escrow) -> None:
+    """Record the first opening and, if configured, tell the sender without naming the patient."""
+    now = timezone.now()
+    if not Escrow.objects.filter(pk=escrow.pk, first_opened_at__isnull=True).update(first_opened_at=now):
+        return
+    log.info("message first opened escrow=%s queue_id=%s", escrow.id, escrow.message_id)
+    config = settings.CARESEAL
+    sender = escrow.message.envelope_sender
+    if not config.escrow.notify_sender_on_open or not sender:
+        return
+    mail = notices.opened_notice(recipient=sender, queue_id=escrow.message_id, queued_at=escrow.message.created_at,
+                                 opened_at=now)
+    store.accept(store.Submission(
+        content=mail, envelope_sender=config.practice.notices_from, recipients=[sender], kind=Message.Kind.NOTICE,
+        policy=VERIFIED_TLS, policy_reasons=("open notice to staff",), body_8bit=not mail.isascii(),
+        smtputf8=not sender.isascii()))
+
+
+def remove_unneeded_content(queue_id: str) -> bool:
+    """Delete a message's sealed content once no escrow and no pending delivery can need it."""
+    if Escrow.objects.filter(message_id=queue_id, status=Escrow.Status.ACTIVE).exists():
+        return False
+    if Delivery.objects.filter(Q(message_id=queue_id) & Q(status__in=Delivery.PENDING)).exists():
+        return False
+    if not Message.objects.filter(pk=queue_id, content_removed_at__isnull=True).update(
+            content_removed_at=timezone.now()):
+        return False
+    try:
+        blob_store().delete(queue_id)
+    except StorageError as error:
+        log.error("content removal failed queue_id=%s: %s", queue_id, error)
+        return False
+    log.info("content removed queue_id=%s", queue_id)
+    return True
