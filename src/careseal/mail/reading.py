@@ -98,7 +98,7 @@ def _hidden_alternatives(message: EmailMessage) -> set[int]:
         if part.get_content_type() == "multipart/alternative" and children:
             chosen = _preferred(children)
         for child in children:
-            visit(child, hide or (chosen is not None and child is not chosen))  # type: ignore[arg-type]
+            visit(child, hide or (chosen is not None and child is not chosen))
 
     visit(message, False)
     return hidden
