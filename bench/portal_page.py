@@ -125,14 +125,30 @@ def machine() -> dict[str, Any]:
 
 
 def source_state() -> dict[str, Any]:
-    """Return the commit and how many files differ from it, since other people edit the tree meanwhile."""
+    """Return the commit and which files under src/ differ from it (the tree may be mid-edit)."""
     def git(*args: str) -> str:
         try:
             return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=10).stdout
         except (OSError, subprocess.TimeoutExpired):
             return ""
-    changed = [line for line in git("status", "--porcelain", "--", "src").splitlines() if line.strip()]
-    return {"commit": git("rev-parse", "HEAD").strip(), "changed_files_under_src": len(changed)}
+    changed = [line[3:] for line in git("status", "--porcelain", "--", "src").splitlines() if line.strip()]
+    return {"commit": git("rev-parse", "HEAD").strip(), "changed_files_under_src": len(changed),
+            "changed_paths": changed}
+
+
+def snapshot_source(target: Path, env: dict[str, str]) -> None:
+    """Copy src/ to *target* and make *env*'s Python import careseal from there.
+
+    Others edit src/ while this runs; without a copy the gateway and the
+    in-process timing could load different code (or a model whose migration
+    the running gateway never applied).
+    """
+    shutil.copytree(ROOT / "src", target, ignore=shutil.ignore_patterns("__pycache__"))
+    env["PYTHONPATH"] = str(target) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    found = subprocess.run([sys.executable, "-c", "import careseal; print(careseal.__file__)"], env=env,
+                           capture_output=True, text=True, timeout=30).stdout.strip()
+    if not found.startswith(str(target)):
+        raise AssertionError(f"careseal imports from {found!r}, not from the copy in {target}")
 
 
 def child_pids(pid: int) -> list[int]:
@@ -474,11 +490,14 @@ def main() -> int:
     workdir = Path(tempfile.mkdtemp(prefix="careseal-portal-bench-"))
     sink = TLSSink(trustme.CA(), mode="none", hostname="127.0.0.1")
     gateway: Gateway | None = None
-    results: dict[str, Any] = {"benchmark": "portal-message-page", "machine": machine(), "source": source_state(),
+    results: dict[str, Any] = {"benchmark": "portal-message-page", "machine": machine(),
                                "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     try:
         sink.__enter__()
-        gateway = Gateway(workdir / "gateway").init()
+        gateway = Gateway(workdir / "gateway")
+        results["source"] = source_state()
+        snapshot_source(workdir / "src", gateway.env)
+        gateway.init()
         dead_dns = free_port()
         web_port = gateway.web_port
 
@@ -558,7 +577,7 @@ def main() -> int:
         return 1 if problems else 0
     except BaseException:
         if gateway is not None:
-            print("gateway log (last 3000 characters):\n" + gateway.log()[-3000:], file=sys.stderr)
+            print("gateway log (last 2000 characters):\n" + gateway.log()[-2000:], file=sys.stderr)
         raise
     finally:
         signal.alarm(0)

@@ -5,17 +5,19 @@
 #
 # Needs the virtual environment (`make venv`), root and Debian's postfix
 # package for the Postfix reference (skipped when `postconf` is missing),
-# and a PostgreSQL server for the PostgreSQL runs: CARESEAL_BENCH_PG_URL,
-# default postgresql://postgres@127.0.0.1:5432/postgres, whose user may
-# CREATE DATABASE (set it to "" to skip those runs). Each step has a time
-# limit and stops every server it started, also when it is interrupted.
+# and for the PostgreSQL runs a server whose user may CREATE DATABASE:
+# CARESEAL_BENCH_PG_URL, else CARESEAL_DATABASE_URL, else
+# postgresql://postgres@127.0.0.1:5432/postgres (CARESEAL_BENCH_PG_URL=""
+# skips them). strace and perf, when installed, add the system call count
+# and the profile. Each step has a time limit and stops every server it
+# started, also when it is interrupted.
 # Results: bench/results/*.json, profile-*.txt and summary.md.
 
 set -u
 cd "$(dirname "$0")/.."
 
 PY=.venv/bin/python
-PG_URL=${CARESEAL_BENCH_PG_URL-postgresql://postgres@127.0.0.1:5432/postgres}
+PG_URL=${CARESEAL_BENCH_PG_URL-${CARESEAL_DATABASE_URL:-postgresql://postgres@127.0.0.1:5432/postgres}}
 status=0
 started=$(date +%s)
 

@@ -194,6 +194,7 @@ def _run(args: argparse.Namespace) -> int:
 
 def _send(args: argparse.Namespace) -> int:
     config = _setup_django(args)
+    from careseal.mail.access_code import AccessCodeError, take_access_code
     from careseal.mail.addresses import mailbox_problem
     from careseal.mail.fields import HeaderError, author_addresses
     from careseal.mail.headers import add_submission_headers, normalize_line_endings, received_header, split_message
@@ -202,6 +203,7 @@ def _send(args: argparse.Namespace) -> int:
     from careseal.policy.decision import decide
     from careseal.queue import store
     from careseal.queue.models import new_queue_id
+    from careseal.queue.vault import hash_access_code
 
     for address in [args.sender, *args.recipients]:
         problem = mailbox_problem(address, utf8=True)
@@ -217,6 +219,10 @@ def _send(args: argparse.Namespace) -> int:
         author_addresses(header_block)
     except HeaderError as error:
         raise CommandError(f"not a mail message: {error}") from None
+    try:
+        raw, access_code = take_access_code(raw)
+    except AccessCodeError as error:
+        raise CommandError(str(error)) from None
     queue_id = new_queue_id()
     raw, keyword = strip_keyword(raw, config.escrow.secure_keyword)
     decision = decide(default_policy=config.delivery.policy, secure_keyword=keyword)
@@ -228,6 +234,7 @@ def _send(args: argparse.Namespace) -> int:
         content=raw, envelope_sender=args.sender, recipients=args.recipients, message_id=message_id,
         smtputf8=not all(a.isascii() for a in [args.sender, *args.recipients]),
         body_8bit=not raw.isascii(), queue_id=queue_id, policy=decision.policy, policy_reasons=decision.reasons,
+        access_code_hash=hash_access_code(access_code) if access_code else "",
     ))
     print(queue_id)
     return 0

@@ -463,3 +463,15 @@ def test_failed_logins_throttled_across_connections(gateway: Gateway) -> None:
     assert codes[:10] == [535] * 10
     assert codes[10:] == [454, 454]
     assert right[0] == 454
+
+
+def test_access_code_field_never_leaves(gateway: Gateway, patient_mx: TLSSink) -> None:
+    client = gateway.smtp()
+    client.sendmail(ADMIN, ["pat@patient.test"], b"From: admin@clinic.test\r\nCareSeal-Access-Code: 4821\r\n"
+                    b"Subject: s\r\n\r\nmarker-access-code\r\n")
+    client.quit()
+
+    delivered = wait_for_message(patient_mx, b"marker-access-code").content
+
+    assert b"CareSeal-Access-Code" not in delivered
+    assert b"4821" not in delivered

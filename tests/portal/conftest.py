@@ -10,6 +10,7 @@ from django.test import Client
 from careseal.escrow.service import open_escrow
 from careseal.queue import leases, store
 from careseal.queue.models import Delivery, Message
+from careseal.queue.vault import hash_access_code
 
 PATIENT = "pat@patient.test"
 CLINICIAN = "dr.rivera@clinic.test"
@@ -22,10 +23,11 @@ class Pickup:
     link: str
 
 
-def queue_and_escrow(raw: bytes, recipient: str = PATIENT) -> Pickup:
+def queue_and_escrow(raw: bytes, recipient: str = PATIENT, access_code: str = "") -> Pickup:
     """Accept *raw* for *recipient* under the escrow policy, escrow it, and return the pickup link."""
-    message = store.accept(store.Submission(content=raw, envelope_sender=CLINICIAN, recipients=[recipient],
-                                            message_id="<orig-1@clinic.test>", policy="escrow"))
+    message = store.accept(store.Submission(
+        content=raw, envelope_sender=CLINICIAN, recipients=[recipient], message_id="<orig-1@clinic.test>",
+        policy="escrow", access_code_hash=hash_access_code(access_code) if access_code else ""))
     claimed = leases.claim("test-worker", 100, dt.timedelta(minutes=5))
     delivery = next(row for row in claimed if row.message_id == message.id)
     leases.release("test-worker", [row.pk for row in claimed if row.pk != delivery.pk])

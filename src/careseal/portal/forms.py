@@ -21,6 +21,11 @@ class CodeForm(forms.Form):
                                       "pattern": "[0-9 ]*", "size": 8}))
 
 
+class AccessCodeForm(forms.Form):
+    code = forms.CharField(label=_("Access code from the practice"), max_length=40,
+                           widget=forms.TextInput(attrs={"autocomplete": "off", "autocapitalize": "characters"}))
+
+
 class MultipleFileInput(forms.ClearableFileInput):
     allow_multiple_selected = True
 

@@ -97,6 +97,17 @@ def check_code(address: str, code: str) -> CheckResult:
     return CheckResult.LOCKED if locked else CheckResult.WRONG
 
 
+def is_locked(address: str) -> bool:
+    """Return True while *address* is locked out after too many wrong codes."""
+    return _locked(address.lower(), timezone.now())
+
+
+def record_failure(address: str) -> bool:
+    """Count a wrong secret for *address* (access code or password); return True if that locks it."""
+    with transaction.atomic():
+        return _fail(address.lower(), timezone.now())
+
+
 def _locked(address: str, now: dt.datetime) -> bool:
     lockout = AddressLockout.objects.filter(address=address).first()
     return bool(lockout and lockout.locked_until and lockout.locked_until > now)

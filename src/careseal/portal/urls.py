@@ -19,6 +19,7 @@ urlpatterns = [
     path("messages/<str:escrow_id>/attachments/<int:index>", views.attachment, name="attachment"),
     path("messages/<str:escrow_id>/download", views.download, name="download"),
     path("messages/<str:escrow_id>/reply", views.reply, name="reply"),
+    path("messages/<str:escrow_id>/access", views.access_code, name="access_code"),
     path("static/portal.css", views.stylesheet, name="stylesheet"),
     path("favicon.ico", views.favicon, name="favicon"),
 ]

@@ -8,6 +8,7 @@ for. Nothing in a URL after the pickup link identifies the patient.
 
 from __future__ import annotations
 
+import hmac
 import logging
 import re
 from collections.abc import Callable
@@ -33,12 +34,12 @@ from careseal.escrow.models import Escrow, token_hash
 from careseal.mail import reading
 from careseal.mail.sanitize import clean_html
 from careseal.portal import identity
-from careseal.portal.forms import AddressForm, CodeForm, ReplyForm
+from careseal.portal.forms import AccessCodeForm, AddressForm, CodeForm, ReplyForm
 from careseal.portal.models import LanguagePreference
 from careseal.portal.reply import build_reply
 from careseal.queue import store
 from careseal.queue.models import Message
-from careseal.queue.vault import loggable
+from careseal.queue.vault import hash_access_code, loggable
 
 log = logging.getLogger("careseal.portal")
 
@@ -75,7 +76,17 @@ def _escrow_for(request: HttpRequest, escrow_id: str) -> Escrow:
         raise Http404("message not found")
     if not escrow.available:
         raise Unavailable(escrow)
+    if escrow.message.access_code_hash and escrow.id not in request.session.get("access_ok", []):
+        raise NeedsAccessCode(escrow)
     return escrow
+
+
+class NeedsAccessCode(Exception):
+    """The sender set an access code for this message and the session has not entered it."""
+
+    def __init__(self, escrow: Escrow) -> None:
+        super().__init__(escrow.id)
+        self.escrow = escrow
 
 
 def unavailable_page(request: HttpRequest, escrow: Escrow) -> HttpResponse:
@@ -91,7 +102,36 @@ def handles_unavailable(view: Callable[..., HttpResponse]) -> Callable[..., Http
             return view(request, *args, **kwargs)
         except Unavailable as gone:
             return unavailable_page(request, gone.escrow)
+        except NeedsAccessCode as locked:
+            return redirect("portal:access_code", escrow_id=locked.escrow.id)
     return wrapper
+
+
+@require_http_methods(["GET", "POST"])
+@verified
+def access_code(request: HttpRequest, escrow_id: str) -> HttpResponse:
+    """Ask for the code the practice gave the patient by phone, counting failures like one-time codes."""
+    escrow = Escrow.objects.select_related("message").filter(pk=escrow_id).first()
+    address = request.session["address"]
+    if escrow is None or escrow.recipient != address:
+        raise Http404("message not found")
+    if not escrow.available:
+        return unavailable_page(request, escrow)
+    form = AccessCodeForm(request.POST or None)
+    context: dict[str, Any] = {"form": form, "escrow": escrow}
+    if request.method != "POST" or not form.is_valid():
+        return render(request, "portal/access_code.html", context, status=400 if request.method == "POST" else 200)
+    if identity.is_locked(address):
+        context["error"] = "locked"
+        return render(request, "portal/access_code.html", context, status=429)
+    entered = hash_access_code(form.cleaned_data["code"].strip())
+    if not hmac.compare_digest(entered, escrow.message.access_code_hash):
+        context["error"] = "locked" if identity.record_failure(address) else "wrong"
+        log.warning("access code rejected escrow=%s", escrow.id)
+        return render(request, "portal/access_code.html", context,
+                      status=429 if context["error"] == "locked" else 400)
+    request.session["access_ok"] = [*request.session.get("access_ok", []), escrow.id]
+    return redirect("portal:message", escrow_id=escrow.id)
 
 
 def _content(escrow: Escrow) -> bytes:

@@ -35,6 +35,7 @@ class Message(models.Model):
     key_id = models.CharField(max_length=64)
     wrapped_key = models.BinaryField()
     content_removed_at = models.DateTimeField(null=True, blank=True)
+    access_code_hash = models.CharField(max_length=64, blank=True)
 
     class Meta:
         ordering = ["created_at"]

@@ -31,6 +31,7 @@ class Submission:
     queue_id: str = ""
     policy: str = "verified-tls"
     policy_reasons: tuple[str, ...] = ()
+    access_code_hash: str = ""
 
 
 def accept(submission: Submission) -> Message:
@@ -57,6 +58,7 @@ def accept(submission: Submission) -> Message:
                 body_8bit=submission.body_8bit,
                 key_id=sealed.key_id,
                 wrapped_key=sealed.wrapped_key,
+                access_code_hash=submission.access_code_hash,
             )
             now = timezone.now()
             Delivery.objects.bulk_create(

@@ -48,3 +48,11 @@ def _log_key() -> bytes:
 def loggable(address: str) -> str:
     """Return the instance-keyed hash that stands for *address* in logs."""
     return address_hash(address, _log_key())
+
+
+def hash_access_code(code: str) -> str:
+    """Return the stored form of a sender's access code, keyed by this instance's secret."""
+    from careseal.mail.access_code import access_code_hash
+
+    key = hmac.new(settings.SECRET_KEY.encode(), b"careseal/access-code", hashlib.sha256).digest()
+    return access_code_hash(code, key)

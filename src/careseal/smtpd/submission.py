@@ -31,6 +31,7 @@ from django.db import close_old_connections
 
 from careseal.accounts.permissions import allowed_sender
 from careseal.config import Config
+from careseal.mail.access_code import AccessCodeError, take_access_code
 from careseal.mail.addresses import mailbox_problem
 from careseal.mail.fields import HeaderError, author_addresses
 from careseal.mail.headers import add_submission_headers, normalize_line_endings, received_header, split_message
@@ -39,7 +40,7 @@ from careseal.mail.subject import strip_keyword
 from careseal.policy.decision import decide
 from careseal.queue import store
 from careseal.queue.models import new_queue_id
-from careseal.queue.vault import blob_store, loggable
+from careseal.queue.vault import blob_store, hash_access_code, loggable
 from careseal.vault.blobstore import StorageError, StorageFull
 
 log = logging.getLogger("careseal.submission")
@@ -260,6 +261,10 @@ class SubmissionHandler:
             log.warning("author field rejected user_id=%d", identity.user_id)
             return "550 5.7.1 From, Sender or Resent-From address not allowed for this account"
 
+        try:
+            raw, access_code = take_access_code(raw)
+        except (AccessCodeError, HeaderError) as error:
+            return f"550 5.6.0 {error}"
         queue_id = new_queue_id()
         raw, keyword = strip_keyword(raw, self.config.escrow.secure_keyword)
         decision = decide(default_policy=self.config.delivery.policy, secure_keyword=keyword)
@@ -283,6 +288,7 @@ class SubmissionHandler:
             queue_id=queue_id,
             policy=decision.policy,
             policy_reasons=decision.reasons,
+            access_code_hash=hash_access_code(access_code) if access_code else "",
         )
         try:
             await self.run_db(_accept, submission)
