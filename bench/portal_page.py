@@ -42,6 +42,7 @@ import signal
 import statistics
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 import urllib.error
@@ -136,14 +137,22 @@ def source_state() -> dict[str, Any]:
             "changed_paths": changed}
 
 
-def snapshot_source(target: Path, env: dict[str, str]) -> None:
-    """Copy src/ to *target* and make *env*'s Python import careseal from there.
+def snapshot_source(target: Path, env: dict[str, str], source: str) -> None:
+    """Put a copy of src/ in *target* and make *env*'s Python import careseal from there.
 
     Others edit src/ while this runs; without a copy the gateway and the
     in-process timing could load different code (or a model whose migration
-    the running gateway never applied).
+    the running gateway never applied). *source* "head" takes the last
+    commit, which is consistent; "worktree" takes the files as they are now.
     """
-    shutil.copytree(ROOT / "src", target, ignore=shutil.ignore_patterns("__pycache__"))
+    if source == "head":
+        archive = subprocess.run(["git", "archive", "--format=tar", "HEAD", "src"], cwd=ROOT, capture_output=True,
+                                 timeout=60, check=True).stdout
+        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+            tar.extractall(target.parent / "head", filter="data")
+        (target.parent / "head" / "src").rename(target)
+    else:
+        shutil.copytree(ROOT / "src", target, ignore=shutil.ignore_patterns("__pycache__"))
     env["PYTHONPATH"] = str(target) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
     found = subprocess.run([sys.executable, "-c", "import careseal; print(careseal.__file__)"], env=env,
                            capture_output=True, text=True, timeout=30).stdout.strip()
@@ -173,6 +182,38 @@ def cpu_seconds(pid: int) -> float:
     """Return user plus system CPU seconds of *pid* and its threads."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def machine_busy_seconds() -> float:
+    """Return the CPU seconds all CPUs together have spent on anything but idle and iowait since boot."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    # user nice system idle iowait irq softirq steal; guest time is already inside user and nice.
+    return (sum(values[:8]) - values[3] - values[4]) / os.sysconf("SC_CLK_TCK")
+
+
+class QuietWaiter:
+    """Wait before each run until other work on the machine stops, within one budget for the whole run.
+
+    Other benchmarks may share this machine; a run next to them measures
+    both. The wait is best effort: when the budget is spent, runs go ahead
+    and the background load is reported with them.
+    """
+
+    def __init__(self, budget: float, threshold_cores: float = 0.25) -> None:
+        self.budget = budget
+        self.threshold = threshold_cores
+
+    def wait(self) -> dict[str, float]:
+        waited = 0.0
+        while True:
+            before, start = machine_busy_seconds(), time.monotonic()
+            time.sleep(2.0)
+            elapsed = time.monotonic() - start
+            load = (machine_busy_seconds() - before) / elapsed
+            if load < self.threshold or self.budget <= 0:
+                return {"background_cores_before": round(load, 2), "waited_seconds": round(waited, 1)}
+            self.budget -= elapsed
+            waited += elapsed
 
 
 # HTTP as the patient's browser does it, loopback only
@@ -302,7 +343,7 @@ def parse_wrk(output: str) -> dict[str, Any]:
 
 
 def run_wrk(name: str, url: str, session: str, *, connections: int, threads: int, duration: int,
-            web_pid: int | None, record: bool = True) -> dict[str, Any]:
+            web_pid: int | None, waiter: QuietWaiter | None = None, record: bool = True) -> dict[str, Any]:
     parts = urllib.parse.urlsplit(url)
     status, _, expected_bytes = probe(f"{parts.scheme}://{parts.netloc}", parts.path, session)
     if status != 200:
@@ -312,10 +353,13 @@ def run_wrk(name: str, url: str, session: str, *, connections: int, threads: int
     if session:
         command += ["-H", f"Cookie: sessionid={session}"]
     command.append(url)
+    quiet = waiter.wait() if waiter else {}
+    before_machine = machine_busy_seconds()
     before_web = cpu_seconds(web_pid) if web_pid else None
     before_children = resource.getrusage(resource.RUSAGE_CHILDREN)
     completed = subprocess.run(command, capture_output=True, text=True, timeout=duration + 60)
     after_children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    machine_busy = machine_busy_seconds() - before_machine
     if completed.returncode != 0:
         raise AssertionError(f"wrk exited {completed.returncode}: {completed.stderr}")
     result = parse_wrk(completed.stdout)
@@ -328,14 +372,20 @@ def run_wrk(name: str, url: str, session: str, *, connections: int, threads: int
         result["web_cpu_seconds"] = round(web_cpu, 2)
         result["web_cpu_ms_per_request"] = round(1000 * web_cpu / requests, 2)
         result["web_cpu_share_of_one_core"] = round(web_cpu / result["seconds"], 2)
-    result["wrk_cpu_seconds"] = round((after_children.ru_utime + after_children.ru_stime)
-                                      - (before_children.ru_utime + before_children.ru_stime), 2)
+    wrk_cpu = (after_children.ru_utime + after_children.ru_stime) - (before_children.ru_utime
+                                                                     + before_children.ru_stime)
+    result["wrk_cpu_seconds"] = round(wrk_cpu, 2)
+    # Whatever else ran meanwhile: other benchmarks, the gateway's other roles, the kernel's share.
+    result["other_cores_during_run"] = round(
+        (machine_busy - wrk_cpu - result.get("web_cpu_seconds", 0.0)) / result["seconds"], 2)
+    result.update(quiet)
     # wrk counts a 302 as success; a page that is really being served has the probe's size.
     result["size_matches_probe"] = abs(result["bytes_per_request"] - expected_bytes) <= 0.05 * expected_bytes
     if record:
         print(f"  {name}: {result['requests_per_second']:.1f} req/s, p50 {result['p50_ms']:.1f} ms, "
               f"p99 {result['p99_ms']:.1f} ms, {result['bytes_per_request']} B/request, "
-              f"web CPU {result.get('web_cpu_ms_per_request', float('nan')):.1f} ms/request", flush=True)
+              f"web CPU {result.get('web_cpu_ms_per_request', float('nan')):.1f} ms/request, "
+              f"other load {result['other_cores_during_run']:.2f} cores", flush=True)
     return result
 
 
@@ -461,8 +511,12 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--duration", type=int, default=20, help="seconds per wrk run (default 20)")
     parser.add_argument("--rounds", type=int, default=100, help="requests per in-process timing (default 100)")
-    parser.add_argument("--time-limit", type=int, default=420, help="stop everything after this many seconds")
+    parser.add_argument("--time-limit", type=int, default=600, help="stop everything after this many seconds")
     parser.add_argument("--json", type=Path, help="also write the results to this file")
+    parser.add_argument("--source", choices=("head", "worktree"), default="head",
+                        help="measure the last commit's src/ (default) or the files as they are now")
+    parser.add_argument("--quiet-wait", type=float, default=120.0,
+                        help="seconds, over the whole run, to wait for other load on the machine to stop")
     parser.add_argument("--profile-child", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.profile_child:
@@ -495,8 +549,8 @@ def main() -> int:
     try:
         sink.__enter__()
         gateway = Gateway(workdir / "gateway")
-        results["source"] = source_state()
-        snapshot_source(workdir / "src", gateway.env)
+        results["source"] = {**source_state(), "measured": args.source}
+        snapshot_source(workdir / "src", gateway.env, args.source)
         gateway.init()
         dead_dns = free_port()
         web_port = gateway.web_port
@@ -543,23 +597,20 @@ def main() -> int:
         print(f"signed in; page {len(page)} bytes of HTML with the whole body, attachment {len(downloaded)} bytes",
               flush=True)
 
-        d = args.duration
-        page_url, pdf_url = base + page_path, base + pdf_link
+        page_url, pdf_url, css_url = base + page_path, base + pdf_link, base + "/static/portal.css"
         run_wrk("warm-up", page_url, session, connections=2, threads=1, duration=3, web_pid=web_pid, record=False)
-        runs = [
-            run_wrk("message page, 1 connection", page_url, session, connections=1, threads=1, duration=d,
-                    web_pid=web_pid),
-            run_wrk("message page, 4 connections", page_url, session, connections=4, threads=2, duration=d,
-                    web_pid=web_pid),
-            run_wrk("PDF attachment, 1 connection", pdf_url, session, connections=1, threads=1, duration=d,
-                    web_pid=web_pid),
-            run_wrk("PDF attachment, 4 connections", pdf_url, session, connections=4, threads=2, duration=d,
-                    web_pid=web_pid),
-            run_wrk("stylesheet, no cookie, 4 connections", base + "/static/portal.css", "", connections=4,
-                    threads=2, duration=d, web_pid=web_pid),
-            run_wrk("stylesheet with session cookie, 4 connections", base + "/static/portal.css", session,
-                    connections=4, threads=2, duration=d, web_pid=web_pid),
+        waiter = QuietWaiter(args.quiet_wait)
+        plan = [  # name, URL, send the session cookie, connections, wrk threads
+            ("message page, 1 connection", page_url, True, 1, 1),
+            ("message page, 4 connections", page_url, True, 4, 2),
+            ("PDF attachment, 1 connection", pdf_url, True, 1, 1),
+            ("PDF attachment, 4 connections", pdf_url, True, 4, 2),
+            ("stylesheet, no cookie, 4 connections", css_url, False, 4, 2),
+            ("stylesheet with session cookie, 4 connections", css_url, True, 4, 2),
         ]
+        runs = [run_wrk(name, url, session if cookie else "", connections=connections, threads=threads,
+                        duration=args.duration, web_pid=web_pid, waiter=waiter)
+                for name, url, cookie, connections, threads in plan]
         results["wrk"] = runs
         status, page, _ = probe(base, page_path, session)
         if status != 200 or BODY_LAST.encode() not in page:
@@ -595,16 +646,19 @@ def report(results: dict[str, Any]) -> None:
     m = results["machine"]
     print()
     print(f"machine: {m['nproc']} CPUs ({m['cpu_model']}), {m['memory_gib']} GiB, Linux {m['kernel']}, "
-          f"Python {m['python']}; commit {results['source']['commit'][:12]} with "
-          f"{results['source']['changed_files_under_src']} changed files under src/")
+          f"Python {m['python']}")
+    source = results["source"]
+    print(f"source measured: {source['measured']} (commit {source['commit'][:12]}; "
+          f"{source['changed_files_under_src']} files under src/ differed from it at the start)")
     print()
-    print("| run | req/s | p50 ms | p99 ms | max ms | bytes/request | web CPU ms/request | web CPU cores | errors |")
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("| run | req/s | p50 ms | p99 ms | max ms | bytes/request | web CPU ms/request | web CPU cores "
+          "| other load, cores | errors |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in results["wrk"]:
         errors = r["non_2xx_3xx"] + r["socket_errors"] + (0 if r["size_matches_probe"] else 1)
         print(f"| {r['name']} | {r['requests_per_second']:.1f} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | "
               f"{r['max_ms']:.1f} | {r['bytes_per_request']} | {r.get('web_cpu_ms_per_request', 0):.1f} | "
-              f"{r.get('web_cpu_share_of_one_core', 0):.2f} | {errors} |")
+              f"{r.get('web_cpu_share_of_one_core', 0):.2f} | {r['other_cores_during_run']:.2f} | {errors} |")
     p = results["in_process"]
     print()
     print(f"in-process, {p['rounds']} requests each (median / p90, ms):")

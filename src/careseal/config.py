@@ -136,6 +136,11 @@ class EscrowConfig:
 
 
 @dataclass(frozen=True)
+class ContactConfig:
+    departments: dict[str, str]
+
+
+@dataclass(frozen=True)
 class DKIMConfig:
     domain: str
     selector: str
@@ -162,6 +167,7 @@ class Config:
     practice: PracticeConfig
     escrow: EscrowConfig
     dkim: DKIMConfig
+    contact: ContactConfig
     secret_key: str = field(repr=False, default="")
 
 
@@ -201,6 +207,7 @@ def parse(raw: dict[str, Any], path: Path) -> Config:
     _reject_unknown(raw, "", {
         "hostname", "public_url", "data_dir", "secret_key_file", "database", "storage", "keys",
         "submission", "mx", "web", "delivery", "dns", "logging", "practice", "escrow", "dkim",
+        "contact",
     })
 
     hostname = _hostname(_get(raw, "hostname", str, required=True), "hostname")
@@ -233,6 +240,7 @@ def parse(raw: dict[str, Any], path: Path) -> Config:
         practice=_practice(_table(raw, "practice"), hostname),
         escrow=_escrow(_table(raw, "escrow")),
         dkim=_dkim(_table(raw, "dkim"), base, hostname),
+        contact=_contact(_table(raw, "contact")),
         secret_key=secret_key,
     )
 
@@ -399,6 +407,20 @@ def _escrow(table: dict[str, Any]) -> EscrowConfig:
     notify = _get(table, "notify_sender_on_open", bool, default=False, key="escrow.notify_sender_on_open")
     return EscrowConfig(secure_keyword=keyword, expiry=expiry, default_language=language,
                         reminder_before=reminder, notify_sender_on_open=notify)
+
+
+def _contact(table: dict[str, Any]) -> ContactConfig:
+    _reject_unknown(table, "contact", {"departments"})
+    departments = _get(table, "departments", dict, default={}, key="contact.departments")
+    checked: dict[str, str] = {}
+    for name, address in departments.items():
+        key = f'contact.departments."{name}"'
+        _item(address, str, key)
+        local, at, domain = address.rpartition("@")
+        if not name.strip() or not at or not local or not _HOSTNAME.match(domain) or any(c in address for c in " <>,"):
+            raise ConfigError(key, f"expected a department name and one address, got {address!r}")
+        checked[name.strip()] = address
+    return ContactConfig(departments=checked)
 
 
 def _dkim(table: dict[str, Any], base: Path, hostname: str) -> DKIMConfig:

@@ -105,6 +105,12 @@ reminder_before = "3d"
 # Tell the sender (by mail, without PHI) when the recipient first opens it.
 notify_sender_on_open = false
 
+[contact.departments]
+# The public secure contact page (/contact) lets anyone who proves their
+# email address send the practice a secure message. List the departments it
+# offers; with none, the page is off.
+# "Front desk" = "frontdesk@clinic.example"
+
 [dkim]
 # Pickup notices are DKIM-signed. Publish the TXT record that 'careseal init'
 # printed at <selector>._domainkey.<domain>.

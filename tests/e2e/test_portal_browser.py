@@ -75,6 +75,7 @@ def test_patient_picks_up_and_replies(gateway_factory: object, sinks: tuple[TLSS
         document["public_url"] = f"http://127.0.0.1:{gateway.web_port}"  # type: ignore[index]
         document["practice"]["name"] = "Valley Clinic"  # type: ignore[index]
         document["escrow"]["default_language"] = language  # type: ignore[index]
+        document["contact"]["departments"]["Front desk"] = "admin@clinic.test"  # type: ignore[index]
 
     gateway.configure(edit)
     gateway.start()
@@ -125,6 +126,19 @@ def test_patient_picks_up_and_replies(gateway_factory: object, sinks: tuple[TLSS
         page.get_by_label(words["attach_label"]).set_input_files(str(tmp_path / "glucose.pdf"))
         page.get_by_role("button", name=words["send_reply"]).click()
         assert page.get_by_role("status").inner_text().strip() == words["sent"]
+
+        # The other patient pages, for the accessibility check.
+        base = link.split("/p/")[0]
+        for path in ("/messages/", "/account/password", "/contact"):
+            page.goto(base + path)
+            check_accessible(page, axe, violations)
+        page.goto(base + "/p/" + "x" * 32)
+        check_accessible(page, axe, violations)
+        page.context.clear_cookies()
+        page.goto(base + "/")
+        check_accessible(page, axe, violations)
+        page.goto(base + "/contact")
+        check_accessible(page, axe, violations)
         context.close()
 
     reply = wait_for(clinic_mx, lambda m: b"see you Tuesday" in m.content)

@@ -4,4 +4,8 @@ from django.http import HttpRequest
 
 def practice(request: HttpRequest) -> dict[str, str]:
     """Add the practice's display name to every template."""
-    return {"practice_name": settings.CARESEAL.practice.name}
+    from careseal.portal.accounts import PasswordSignInForm
+
+    return {"practice_name": settings.CARESEAL.practice.name,
+            "contact_enabled": bool(settings.CARESEAL.contact.departments),
+            "password_form_blank": PasswordSignInForm(auto_id="id_pw_%s")}

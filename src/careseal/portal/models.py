@@ -34,3 +34,12 @@ class LanguagePreference(models.Model):
     address = models.CharField(max_length=320, primary_key=True)
     language = models.CharField(max_length=8)
     updated_at = models.DateTimeField(auto_now=True)
+
+
+class PatientAccount(models.Model):
+    """A returning patient's password (an Argon2 hash), an alternative to a mailed code."""
+
+    address = models.CharField(max_length=320, primary_key=True)
+    password = models.CharField(max_length=256)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from careseal.portal import views
+from careseal.portal import accounts, contact, views
 
 app_name = "portal"
 
@@ -22,4 +22,8 @@ urlpatterns = [
     path("messages/<str:escrow_id>/access", views.access_code, name="access_code"),
     path("static/portal.css", views.stylesheet, name="stylesheet"),
     path("favicon.ico", views.favicon, name="favicon"),
+    path("contact", contact.contact, name="contact"),
+    path("contact/start", contact.contact_start, name="contact_start"),
+    path("sign-in/password", accounts.password_sign_in, name="password_sign_in"),
+    path("account/password", accounts.set_password, name="set_password"),
 ]

@@ -219,13 +219,16 @@ def verify(request: HttpRequest) -> HttpResponse:
                       status=429 if result is identity.CheckResult.LOCKED else 400)
 
     pickup_escrow = request.session.get("pickup_escrow")
-    language = request.session.get("_language")
     request.session.cycle_key()
     request.session["address"] = address
-    if language:
-        request.session["_language"] = language
-    log.info("portal sign-in address=%s", loggable(address))
-    next_url = safe_next(request)
+    log.info("portal sign-in address=%s method=code", loggable(address))
+    return finish_sign_in(request, address, pickup_escrow)
+
+
+def finish_sign_in(request: HttpRequest, address: str, pickup_escrow: str | None) -> HttpResponse:
+    """Redirect a newly signed-in patient to the page they came for."""
+    after = request.session.pop("after_verify", None)
+    next_url = safe_next(request) or (after if isinstance(after, str) and after.startswith("/") else "")
     if next_url:
         return HttpResponseRedirect(next_url)
     if pickup_escrow:
