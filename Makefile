@@ -29,14 +29,15 @@ venv: $(BIN)/careseal
 run: $(BIN)/careseal
 	@test -f $(INSTANCE)/careseal.toml || $(BIN)/careseal init --dir $(INSTANCE) \
 	    --hostname $(HOSTNAME_) --admin-email $(ADMIN_EMAIL) \
-	    --submission-listen 127.0.0.1:5870 --mx-listen 127.0.0.1:2525
+	    --submission-listen 127.0.0.1:5870 --web-listen 127.0.0.1:8025 --mx-listen 127.0.0.1:2525 \
+	    --public-url http://127.0.0.1:8025
 	$(BIN)/careseal --config $(INSTANCE)/careseal.toml run
 
 test: $(BIN)/careseal
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: $(BIN)/careseal
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff check src tests $(wildcard bench)
 
 typecheck: $(BIN)/careseal
 	$(BIN)/mypy

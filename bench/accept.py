@@ -1,10 +1,10 @@
 """Accept throughput and latency of CareSeal's submission port.
 
 Starts a real gateway (``careseal init`` and ``careseal run``, through
-tests.support.gateway), then for each message size and number of
-connections opens that many sessions (STARTTLS, AUTH PLAIN once each),
-sends one untimed warm-up message per session and then a fixed number of
-timed messages as fast as the replies come back.
+tests.support.gateway). For each message size and number of connections
+it opens that many sessions (STARTTLS, then AUTH PLAIN once each) and
+sends one untimed warm-up message per session. Then the sessions send a
+fixed number of timed messages, each as soon as the previous reply came.
 
 Modes:
 

@@ -3,10 +3,10 @@
 The instance uses Debian's postfix package with its own config_directory,
 queue_directory and data_directory in a temporary folder (``postfix -c
 DIR``), so the system's Postfix is never touched. It listens on 127.0.0.1
-only, has no local domains, resolves nothing through DNS
+only and has no local domains. It resolves nothing through DNS
 (``smtp_dns_support_level = disabled``, ``smtp_host_lookup = native``,
-``smtpd_peername_lookup = no``) and delivers only through transport_maps
-to two loopback sinks; every other destination gets an error transport.
+``smtpd_peername_lookup = no``). It delivers only through transport_maps
+to two loopback sinks, and every other destination gets an error transport.
 
 Two smtpd ports:
 
@@ -494,7 +494,7 @@ def accept_python_client(instance: PostfixInstance, sink: SmtpSink, mode: str, p
 
 
 def relay_smtp_source(instance: PostfixInstance, sink: SmtpSink, messages: int, time_cap: float) -> dict[str, Any]:
-    """smtp-source (20 sessions) into Postfix, delivered in plain text to smtp-sink."""
+    """Relay through Postfix from smtp-source (20 sessions) to smtp-sink, in plain text on both sides."""
     recipient = "relay-plain@patient.test"
     sink_before = sink.count
     meter = _postfix_meter(instance, sink)
@@ -529,7 +529,7 @@ def relay_smtp_source(instance: PostfixInstance, sink: SmtpSink, messages: int, 
 
 def relay_python_client(instance: PostfixInstance, sink: SinkProcess, messages: int,
                         time_cap: float) -> dict[str, Any]:
-    """The Python client (STARTTLS) into Postfix, delivered with verified TLS to the same sink CareSeal uses."""
+    """Relay through Postfix from the Python client (STARTTLS) to the TLS sink CareSeal uses, with verified TLS."""
     target = Target(port=instance.smtpd_port, tls_context=instance.client_context(), login=None,
                     recipient=TLS_RECIPIENT)
     meter = CpuMeter(postfix=instance.cpu_by_process, client=own_cpu_seconds,

@@ -83,14 +83,16 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[rank - 1]
 
 
-def summarize_ms(seconds: list[float]) -> dict[str, float]:
-    """Return count, p50, p90, p99 and max of durations given in seconds, in milliseconds."""
+def summarize_ms(seconds: list[float]) -> dict[str, float | None]:
+    """Return count, p50, p90, p99 and max of durations given in seconds, in milliseconds (None when empty)."""
+    if not seconds:
+        return {"count": 0, "p50_ms": None, "p90_ms": None, "p99_ms": None, "max_ms": None}
     return {
         "count": len(seconds),
         "p50_ms": round(percentile(seconds, 50) * 1000, 3),
         "p90_ms": round(percentile(seconds, 90) * 1000, 3),
         "p99_ms": round(percentile(seconds, 99) * 1000, 3),
-        "max_ms": round(max(seconds) * 1000, 3) if seconds else math.nan,
+        "max_ms": round(max(seconds) * 1000, 3),
     }
 
 
@@ -562,7 +564,7 @@ def database_env(database_url: str) -> Iterator[None]:
 
 @dataclass(frozen=True)
 class Target:
-    """Where load clients connect and how they open a session."""
+    """Address and session set-up (TLS context, login) for load clients."""
 
     port: int
     tls_context: ssl.SSLContext | None
@@ -578,7 +580,7 @@ def gateway_target(gateway: Gateway) -> Target:
 
 @dataclass
 class CellLoad:
-    """What one load run produced: start and end times, per-message timings and errors."""
+    """Outcome of one load run: start and end times, per-message timings and errors."""
 
     started: float
     finished: float

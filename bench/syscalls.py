@@ -1,7 +1,7 @@
 """Count the submission process's system calls per accepted message, with strace.
 
-Runs ``careseal run --role submission`` alone (SQLite unless
-CARESEAL_DATABASE_URL or --database-url says otherwise), attaches
+Runs ``careseal run --role submission`` alone (on SQLite unless
+CARESEAL_DATABASE_URL or --database-url names PostgreSQL), attaches
 ``strace -f -c`` for the timed part of a 4 KB run with 1 and then 20
 connections, and reports calls per message for fsync, fdatasync,
 clock_nanosleep and futex. strace slows every system call, so the rates

@@ -49,6 +49,7 @@ def _parser() -> argparse.ArgumentParser:
     init.add_argument("--web-listen", default="127.0.0.1:8025", help="address:port of the web process")
     init.add_argument("--database-url", default="sqlite:careseal.db", help="database URL written to the file")
     init.add_argument("--practice-name", default="", help="name shown to patients (default: the host name)")
+    init.add_argument("--public-url", default="", help="address of the web pages (default: https://HOSTNAME)")
     init.set_defaults(handler=_init)
 
     run = commands.add_parser("run", help="run the gateway in the foreground")
@@ -120,7 +121,7 @@ def _init(args: argparse.Namespace) -> int:
     options = instance.InitOptions(
         directory=args.dir, hostname=args.hostname, admin_email=args.admin_email, admin_password=password,
         submission_listen=args.submission_listen, mx_listen=args.mx_listen, web_listen=args.web_listen,
-        database_url=args.database_url, practice_name=args.practice_name,
+        database_url=args.database_url, practice_name=args.practice_name, public_url=args.public_url,
     )
     try:
         config_path = instance.write_files(options)
@@ -142,7 +143,8 @@ def _init(args: argparse.Namespace) -> int:
     dkim_key = (config_path.parent / "keys" / "dkim.key").read_bytes()
     print(f"Publish this DNS TXT record so receivers can check pickup notices:\n"
           f"  careseal._domainkey.{args.hostname}  TXT  \"{instance.dkim_dns_record(dkim_key)}\"")
-    print(f"Start it with: careseal --config {config_path} run")
+    command = Path(sys.argv[0]).resolve() if Path(sys.argv[0]).name == "careseal" else "careseal"
+    print(f"Start it with: {command} --config {config_path} run")
     return 0
 
 

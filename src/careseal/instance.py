@@ -25,7 +25,7 @@ CONFIG_TEMPLATE = """\
 # Name used in EHLO, Received headers and DSNs, and the MX domain for replies.
 hostname = "{hostname}"
 # Address patients and staff use to reach the web pages.
-public_url = "https://{hostname}"
+public_url = "{public_url}"
 
 [database]
 # sqlite:relative/path, sqlite:///absolute/path or postgresql://user@host:port/dbname
@@ -142,6 +142,7 @@ class InitOptions:
     web_listen: str = "127.0.0.1:8025"
     database_url: str = "sqlite:careseal.db"
     practice_name: str = ""
+    public_url: str = ""
 
 
 def write_files(options: InitOptions) -> Path:
@@ -175,6 +176,7 @@ def write_files(options: InitOptions) -> Path:
         mx_listen=options.mx_listen,
         web_listen=options.web_listen,
         practice_name=(options.practice_name or options.hostname).replace('"', "'"),
+        public_url=(options.public_url or f"https://{options.hostname}").rstrip("/").replace('"', ""),
     ), encoding="utf-8")
     return config_path
 
