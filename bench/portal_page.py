@@ -117,7 +117,7 @@ def machine() -> dict[str, Any]:
     meminfo = Path("/proc/meminfo").read_text()
     total = re.search(r"^MemTotal:\s*(\d+) kB", meminfo, re.MULTILINE)
     return {
-        "nproc": os.cpu_count(),
+        "nproc": len(os.sched_getaffinity(0)),
         "cpu_model": model.group(1).strip() if model else "unknown",
         "memory_gib": round(int(total.group(1)) / 1024 / 1024, 1) if total else None,
         "kernel": platform.release(),
@@ -137,16 +137,16 @@ def source_state() -> dict[str, Any]:
             "changed_paths": changed}
 
 
-def snapshot_source(target: Path, env: dict[str, str], source: str) -> None:
+def snapshot_source(target: Path, env: dict[str, str], source: str, commit: str) -> None:
     """Put a copy of src/ in *target* and make *env*'s Python import careseal from there.
 
     Others edit src/ while this runs; without a copy the gateway and the
     in-process timing could load different code (or a model whose migration
-    the running gateway never applied). *source* "head" takes the last
-    commit, which is consistent; "worktree" takes the files as they are now.
+    the running gateway never applied). *source* "head" takes *commit*,
+    which is consistent; "worktree" takes the files as they are now.
     """
     if source == "head":
-        archive = subprocess.run(["git", "archive", "--format=tar", "HEAD", "src"], cwd=ROOT, capture_output=True,
+        archive = subprocess.run(["git", "archive", "--format=tar", commit, "src"], cwd=ROOT, capture_output=True,
                                  timeout=60, check=True).stdout
         with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
             tar.extractall(target.parent / "head", filter="data")
@@ -260,7 +260,7 @@ def csrf_token(page: bytes) -> str:
 def text_body(raw: bytes) -> str:
     parsed = email.message_from_bytes(raw, policy=email.policy.default)
     body = parsed.get_body(("plain",))
-    return body.get_content() if body is not None else ""  # type: ignore[union-attr]
+    return str(body.get_content()) if body is not None else ""
 
 
 def wait_for_mail(sink: Any, predicate: Any, what: str, timeout: float = 60.0) -> bytes:
@@ -439,7 +439,7 @@ def profile_child(config: str, escrow_id: str, session: str, attachment_index: i
     raw = envelope.open_sealed(key_ring(), message.id, blob, message.key_id, bytes(message.wrapped_key))
     parsed = reading.readable(raw)
     request = RequestFactory().get(path, HTTP_HOST="127.0.0.1")
-    request.session = SessionStore(session_key=session)  # type: ignore[attr-defined]
+    request.session = SessionStore(session_key=session)
 
     def save_session() -> None:
         store = SessionStore(session_key=session)
@@ -501,7 +501,8 @@ def run_profile(gateway: Any, escrow_id: str, session: str, attachment_index: in
     line = next((x for x in completed.stdout.splitlines() if x.startswith("RESULT ")), None)
     if completed.returncode != 0 or line is None:
         raise AssertionError(f"profile child exited {completed.returncode}:\n{completed.stderr[-4000:]}")
-    return json.loads(line[len("RESULT "):])
+    result: dict[str, Any] = json.loads(line[len("RESULT "):])
+    return result
 
 
 # The run
@@ -550,7 +551,7 @@ def main() -> int:
         sink.__enter__()
         gateway = Gateway(workdir / "gateway")
         results["source"] = {**source_state(), "measured": args.source}
-        snapshot_source(workdir / "src", gateway.env, args.source)
+        snapshot_source(workdir / "src", gateway.env, args.source, results["source"]["commit"])
         gateway.init()
         dead_dns = free_port()
         web_port = gateway.web_port

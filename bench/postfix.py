@@ -83,7 +83,9 @@ from bench.support import (
 HOSTNAME = "postfix.bench.test"
 PLAIN_RECIPIENT = "pat@patient.test"
 TLS_RECIPIENT = "pat@tls.patient.test"
-DEFAULT_CELLS = [(4 * KIB, 1, 400), (4 * KIB, 20, 400), (MIB, 1, 80), (MIB, 20, 80)]
+# 2.5 times CareSeal's counts (bench.accept), because Postfix is faster and
+# a timed window under a second is dominated by noise on a shared machine.
+DEFAULT_CELLS = [(4 * KIB, 1, 1000), (4 * KIB, 20, 1000), (MIB, 1, 200), (MIB, 20, 200)]
 
 MASTER_CF = """\
 # service type  private unpriv  chroot  wakeup  maxproc command + args
@@ -240,6 +242,11 @@ class PostfixInstance:
         return pid if running else None
 
     def cpu_by_process(self) -> dict[str, float]:
+        """Return CPU seconds per process name under the master.
+
+        Only the sum is exact over an interval: a process that exits in it
+        moves its time to the master, so its own label can even go negative.
+        """
         pid = self.master_pid()
         if pid is None:
             return {}
@@ -364,7 +371,8 @@ def maillog_delays(maillog: Path, recipient: str) -> list[float]:
 def main() -> int:
     parser = argparse.ArgumentParser(description="Measure a throw-away Postfix instance for reference.")
     parser.add_argument("--scale", type=float, default=1.0,
-                        help="multiply every accept cell's message count by this factor (default 1)")
+                        help="multiply every accept cell's message count by this factor "
+                             "(default 1: 1000 of 4 KB, 200 of 1 MB)")
     parser.add_argument("--relay-messages", type=int, default=500, help="messages in each relay run (default 500)")
     parser.add_argument("--time-cap", type=float, default=120.0, help="seconds allowed for each step (default 120)")
     parser.add_argument("--workdir", type=Path, default=None,
@@ -537,8 +545,9 @@ def relay_python_client(instance: PostfixInstance, sink: SinkProcess, messages: 
     result = measure_relay(target, sink, meter, size=4 * KIB, connections=20, messages=messages,
                            time_cap=time_cap, tag="pr")
     result["label"] = "Postfix, Python client (STARTTLS) -> TLS sink (verify)"
-    result["cpu_ms_per_message"]["postfix_total"] = round(
-        sum(result["cpu_seconds"]["postfix"].values()) * 1000 / max(1, result["delivered"]), 2)
+    # Only the total: processes that exit during the run move their time to the master.
+    result["cpu_ms_per_message"]["postfix"] = {"total": round(
+        sum(result["cpu_seconds"]["postfix"].values()) * 1000 / max(1, result["delivered"]), 2)}
     print(f"  relay verified TLS: {result['relay_messages_per_second']} msg/s", flush=True)
     return result
 

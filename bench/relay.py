@@ -140,7 +140,7 @@ def measure_relay(target: Target, sink: SinkProcess, meter: CpuMeter, *, size: i
         "cpu_seconds": cpu,
         "cpu_ms_per_message": {
             group: {label: round(seconds * 1000 / max(1, len(delivered)), 2) for label, seconds in values.items()}
-            for group, values in cpu.items()
+            for group, values in cpu.items() if group != "machine"
         },
     }
 

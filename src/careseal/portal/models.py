@@ -43,3 +43,14 @@ class PatientAccount(models.Model):
     password = models.CharField(max_length=256)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+
+class PatientPasskey(models.Model):
+    """A WebAuthn credential a patient registered after proving their mailbox."""
+
+    address = models.CharField(max_length=320, db_index=True)
+    credential_id = models.BinaryField(unique=True)
+    public_key = models.BinaryField()
+    sign_count = models.PositiveBigIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)

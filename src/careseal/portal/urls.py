@@ -1,6 +1,6 @@
 from django.urls import path
 
-from careseal.portal import accounts, contact, views
+from careseal.portal import accounts, contact, passkeys, views
 
 app_name = "portal"
 
@@ -26,4 +26,10 @@ urlpatterns = [
     path("contact/start", contact.contact_start, name="contact_start"),
     path("sign-in/password", accounts.password_sign_in, name="password_sign_in"),
     path("account/password", accounts.set_password, name="set_password"),
+    path("account/passkeys", passkeys.passkey_page, name="passkeys"),
+    path("account/passkeys/options", passkeys.registration_options, name="passkey_registration_options"),
+    path("account/passkeys/register", passkeys.register, name="passkey_register"),
+    path("sign-in/passkey/options", passkeys.authentication_options, name="passkey_authentication_options"),
+    path("sign-in/passkey", passkeys.authenticate, name="passkey_authenticate"),
+    path("static/passkeys.js", views.passkeys_script, name="passkeys_script"),
 ]

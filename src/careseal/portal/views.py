@@ -368,6 +368,14 @@ def favicon(request: HttpRequest) -> HttpResponse:
 
 
 @require_GET
+def passkeys_script(request: HttpRequest) -> HttpResponse:
+    response = HttpResponse((STATIC_DIR / "passkeys.js").read_bytes(),
+                            content_type="text/javascript; charset=utf-8")
+    response["Cache-Control"] = "public, max-age=3600"
+    return response
+
+
+@require_GET
 def stylesheet(request: HttpRequest) -> HttpResponse:
     response = HttpResponse((STATIC_DIR / "portal.css").read_bytes(), content_type="text/css; charset=utf-8")
     response["Cache-Control"] = "public, max-age=3600"
