@@ -85,7 +85,7 @@ def test_stripped_starttls_deferred_with_reason(gateway_factory: object, ca_file
 
     verbs = [command.split(" ", 1)[0].upper() for command in sink.commands]
     assert "MAIL" not in verbs
-    assert rows[0]["last_reason"] == "STARTTLS refused: 454 4.7.0 TLS not available due to temporary reason"
+    assert rows[0]["last_reason"] == "STARTTLS rejected: 454 4.7.0 TLS not available due to temporary reason"
     assert rows[0]["attempts"][0]["outcome"] == "deferred"
     assert rows[0]["next_attempt_at"] is not None
 

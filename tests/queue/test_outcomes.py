@@ -27,8 +27,8 @@ def claimed_attempt(sender: str = "a@clinic.test", age: dt.timedelta = dt.timede
 
 
 def deferred() -> DeliveryResult:
-    return DeliveryResult(Outcome.DEFERRED, "STARTTLS refused: 454 4.7.0 no", "4.7.5",
-                          [HopTry("mx.patient.test", "127.0.0.1", 25, "mx", "STARTTLS refused", smtp_code=454)])
+    return DeliveryResult(Outcome.DEFERRED, "STARTTLS rejected: 454 4.7.0 no", "4.7.5",
+                          [HopTry("mx.patient.test", "127.0.0.1", 25, "mx", "STARTTLS rejected", smtp_code=454)])
 
 
 def test_deferral_schedules_first_retry() -> None:

@@ -101,7 +101,7 @@ def test_starttls_454_never_sends_in_clear(ca_file: Path) -> None:
 
     verbs = [command.split(" ", 1)[0].upper() for command in sink.commands]
     assert result.outcome is smtp.Outcome.DEFERRED
-    assert result.reason == "STARTTLS refused: 454 4.7.0 TLS not available due to temporary reason"
+    assert result.reason == "STARTTLS rejected: 454 4.7.0 TLS not available due to temporary reason"
     assert "MAIL" not in verbs
     assert "DATA" not in verbs
 

@@ -69,7 +69,7 @@ def extend(queue_id: str, days: int) -> int:
 
 
 def housekeeping(now: dt.datetime | None = None) -> dict[str, int]:
-    """Expire what is due, send due reminders, and remove content nobody can still read."""
+    """Expire due escrows, send due reminders, and remove content that no escrow can still show."""
     now = now or timezone.now()
     due = list(Escrow.objects.filter(status=Escrow.Status.ACTIVE, expires_at__lte=now).values_list(
         "id", "message_id"))

@@ -1,6 +1,6 @@
 """The optional access code a sender sets for an escrowed message.
 
-The sender adds ``CareSeal-Access-Code: <code>`` to the message and tells
+The sender adds ``CareSeal-Access-Code: <code>`` to the message and gives
 the patient the code by phone. The gateway removes the field before the
 message is stored, so the code is kept only as a keyed hash.
 """

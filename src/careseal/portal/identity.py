@@ -1,9 +1,13 @@
 """Prove control of a mailbox with a one-time code mailed to it.
 
 Limits, in the spirit of NIST SP 800-63B section 5.2.2 (rate limiting):
-a code is valid 10 minutes and once; at most 5 codes per address per hour;
-a code dies after 5 wrong entries; 10 wrong entries for an address within an
-hour lock it for an hour. Codes are compared as keyed hashes in constant time.
+
+* a code is valid for 10 minutes and for one use;
+* at most 5 codes are sent per address per hour;
+* a code becomes invalid after 5 wrong entries;
+* 10 wrong entries for an address within an hour lock it for an hour.
+
+Codes are compared as keyed hashes in constant time.
 """
 
 from __future__ import annotations

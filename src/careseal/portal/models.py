@@ -6,7 +6,7 @@ from django.db import models
 
 
 class OneTimeCode(models.Model):
-    """A 6-digit code mailed to an address; stored only as a keyed hash."""
+    """A 6-digit code mailed to an address, stored only as a keyed hash."""
 
     address = models.CharField(max_length=320, db_index=True)
     code_hash = models.CharField(max_length=64)

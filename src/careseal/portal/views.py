@@ -1,9 +1,14 @@
 """Patient pages: pickup link, one-time code, inbox, message, parts, attachments and reply.
 
-Session keys: ``pending_address`` is the mailbox a code may be sent to
-(from a pickup link or the sign-in form); ``address`` is the mailbox the
-patient proved with a code; ``pickup_escrow`` is the message the link was
-for. Nothing in a URL after the pickup link identifies the patient.
+Session keys:
+
+* ``pending_address``: the mailbox a code may be sent to, from a pickup
+  link or the sign-in form.
+* ``address``: the mailbox the patient proved, with a code, a password or
+  a passkey.
+* ``pickup_escrow``: the message the pickup link was for.
+
+Nothing in a URL after the pickup link identifies the patient.
 """
 
 from __future__ import annotations
@@ -90,7 +95,7 @@ class NeedsAccessCode(Exception):
 
 
 def unavailable_page(request: HttpRequest, escrow: Escrow) -> HttpResponse:
-    """Return 410 Gone with a page that says whether the sender recalled the message or it expired."""
+    """Return 410 Gone with a page that tells apart a recalled message and an expired one."""
     recalled = escrow.status == Escrow.Status.RECALLED
     return render(request, "portal/unavailable.html", {"recalled": recalled}, status=410)
 
@@ -160,7 +165,7 @@ def sign_in(request: HttpRequest) -> HttpResponse:
 def pickup_link(request: HttpRequest, token: str) -> HttpResponse:
     """Exchange a pickup token for a session and redirect to a URL without it.
 
-    Opening the link only remembers which message it was for; it sends no
+    Opening the link only records which message it was for. It sends no
     code and uses nothing up, so a mail scanner that fetches it first does
     no harm. The patient then asks for a code on the next page.
     """

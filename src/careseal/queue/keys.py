@@ -21,7 +21,7 @@ def rotate() -> tuple[str, int]:
     """Create and activate a new KEK, re-wrap every message's data key, and return (new id, count).
 
     Rows are updated in batches, each in its own transaction. A crash part
-    way leaves some rows under the old key and some under the new; both
+    way leaves some rows under the old key and some under the new. Both
     keys stay in the folder, so every message can still be read, and
     running the command again finishes the job.
     """

@@ -101,7 +101,7 @@ class SubmissionSMTP(SMTP):
             return AuthResult(success=False, handled=True)
         authzid, login, password = parts
         if authzid and authzid != login:
-            log.warning("auth refused: authorization identity differs from the login")
+            log.warning("auth rejected: authorization identity differs from the login")
             return await self._check(AuthResult(success=False, auth_data=_Pending("PLAIN", LoginPassword(b"", b""))))
         return await self._check(AuthResult(success=False, auth_data=_Pending("PLAIN", LoginPassword(login, password))))
 

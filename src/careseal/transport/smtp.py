@@ -122,7 +122,7 @@ async def _deliver_to(envelope: Envelope, hop: NextHop, address: str, context: s
             await client.connect()
             await client.ehlo()
         except aiosmtplib.SMTPConnectResponseError as error:
-            raise skip(f"greeting refused: {error.code} {error.message}", "4.4.1",
+            raise skip(f"greeting rejected: {error.code} {error.message}", "4.4.1",
                        smtp_code=error.code, smtp_reply=error.message) from None
         except (TimeoutError, aiosmtplib.SMTPException, OSError) as error:
             raise skip(f"connection failed: {_describe(error)}", "4.4.1") from None
@@ -135,7 +135,7 @@ async def _deliver_to(envelope: Envelope, hop: NextHop, address: str, context: s
             await client.starttls(server_hostname=hop.name,
                                   tls_context=context if level == VERIFIED else _unverified_context())
         except aiosmtplib.SMTPResponseException as error:
-            raise skip(f"STARTTLS refused: {error.code} {error.message}", "4.7.5",
+            raise skip(f"STARTTLS rejected: {error.code} {error.message}", "4.7.5",
                        smtp_code=error.code, smtp_reply=error.message) from None
         except (TimeoutError, ssl.SSLError, aiosmtplib.SMTPException, OSError) as error:
             verify = _verify_error_in(error)
