@@ -88,6 +88,18 @@ def _parser() -> argparse.ArgumentParser:
     for sub, handler in ((escrow_list, "list"), (recall, "recall"), (extend, "extend")):
         sub.set_defaults(handler=_escrow_command, action=handler)
 
+    audit = commands.add_parser("audit", help="check or export the audit trail")
+    audit_commands = audit.add_subparsers(dest="audit_command", required=True, metavar="SUBCOMMAND")
+    audit_verify = audit_commands.add_parser("verify", help="check the hash chain; name the first bad event")
+    audit_verify.set_defaults(handler=_audit_verify)
+    audit_export = audit_commands.add_parser("export", help="write the events and a signed checkpoint to a folder")
+    audit_export.add_argument("--out", type=Path, required=True, help="folder to write")
+    audit_export.set_defaults(handler=_audit_export)
+    audit_check = audit_commands.add_parser("verify-export", help="check an exported copy with the public key only")
+    audit_check.add_argument("folder", type=Path, help="folder written by 'careseal audit export'")
+    audit_check.add_argument("--public-key", help="base64 Ed25519 public key (default: public_key.txt in the folder)")
+    audit_check.set_defaults(handler=_audit_verify_export)
+
     staff = commands.add_parser("staff", help="manage staff accounts")
     staff_commands = staff.add_subparsers(dest="staff_command", required=True, metavar="SUBCOMMAND")
     add = staff_commands.add_parser("add", help="create a staff account that may submit mail")
@@ -286,6 +298,45 @@ def _escrow_command(args: argparse.Namespace) -> int:
     if count == 0:
         raise CommandError(f"no active escrow for queue id {args.queue_id}")
     print(f"{args.action}: {count} escrowed message(s) changed")
+    return 0
+
+
+def _audit_verify(args: argparse.Namespace) -> int:
+    _setup_django(args)
+    from careseal.audit import trail
+
+    count, problem = trail.verify()
+    if problem:
+        print(f"careseal: audit chain broken at event {problem[0]}: {problem[1]}", file=sys.stderr)
+        return 1
+    print(f"Audit chain intact: {count} events.")
+    return 0
+
+
+def _audit_export(args: argparse.Namespace) -> int:
+    _setup_django(args)
+    from careseal.audit import export
+
+    checkpoint = export.export(args.out)
+    print(f"Exported {checkpoint['seq']} events to {args.out} with a signed checkpoint.")
+    return 0
+
+
+def _audit_verify_export(args: argparse.Namespace) -> int:
+    import base64
+
+    from careseal.audit.offline import verify_export
+
+    key_text = args.public_key or (args.folder / "public_key.txt").read_text(encoding="ascii").strip()
+    try:
+        public_key = base64.b64decode(key_text, validate=True)
+    except ValueError:
+        raise CommandError("--public-key must be base64") from None
+    problem = verify_export(args.folder, public_key)
+    if problem:
+        print(f"careseal: export does not verify: {problem}", file=sys.stderr)
+        return 1
+    print("Export verifies: chain intact and checkpoint signed by the given key.")
     return 0
 
 

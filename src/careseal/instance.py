@@ -12,7 +12,7 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import NameOID
 
 from careseal.vault import keyring
@@ -162,6 +162,7 @@ def write_files(options: InitOptions) -> Path:
     _write_private(keys_dir / "secret_key", secrets.token_urlsafe(50).encode("ascii") + b"\n")
 
     _write_private(keys_dir / "dkim.key", dkim_private_key())
+    _write_private(keys_dir / "audit.key", audit_signing_key())
 
     tls_dir = directory / "tls"
     tls_dir.mkdir(exist_ok=True, mode=0o700)
@@ -213,6 +214,12 @@ def dkim_private_key() -> bytes:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
                              serialization.NoEncryption())
+
+
+def audit_signing_key() -> bytes:
+    """Return a new Ed25519 key in PEM for signing audit checkpoints."""
+    return ed25519.Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
 
 
 def dkim_dns_record(private_pem: bytes) -> str:

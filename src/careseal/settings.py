@@ -28,6 +28,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "careseal.accounts",
     "careseal.queue",
+    "careseal.audit",
     "careseal.escrow",
     "careseal.portal",
     "careseal.web",

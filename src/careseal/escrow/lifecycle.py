@@ -11,12 +11,13 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from careseal.audit import trail as audit
 from careseal.escrow import notices
 from careseal.escrow.models import Escrow
 from careseal.policy.decision import OPPORTUNISTIC, VERIFIED_TLS
 from careseal.queue import store
 from careseal.queue.models import Delivery, Message
-from careseal.queue.vault import blob_store
+from careseal.queue.vault import blob_store, loggable
 from careseal.vault.blobstore import StorageError
 
 log = logging.getLogger("careseal.escrow")
@@ -43,20 +44,24 @@ def format_table(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def recall(queue_id: str, recipient: str | None = None) -> int:
+def recall(queue_id: str, recipient: str | None = None, actor: str = "operator") -> int:
     """Withdraw the active escrows of a message (read or not); return how many changed."""
     now = timezone.now()
     escrows = Escrow.objects.filter(message_id=queue_id, status=Escrow.Status.ACTIVE)
     if recipient:
         escrows = escrows.filter(recipient=recipient.lower())
-    changed = escrows.update(status=Escrow.Status.RECALLED, closed_at=now)
+    ids = list(escrows.values_list("id", flat=True))
+    with transaction.atomic():
+        changed = Escrow.objects.filter(pk__in=ids, status=Escrow.Status.ACTIVE).update(
+            status=Escrow.Status.RECALLED, closed_at=now)
+        audit.record("escrow.recalled", actor=actor, subject={"queue_id": queue_id}, data={"escrows": changed})
     if changed:
         log.info("escrow recalled queue_id=%s count=%d", queue_id, changed)
         remove_unneeded_content(queue_id)
     return changed
 
 
-def extend(queue_id: str, days: int) -> int:
+def extend(queue_id: str, days: int, actor: str = "operator") -> int:
     """Move the expiry of a message's active escrows *days* later; return how many changed."""
     escrows = list(Escrow.objects.filter(message_id=queue_id, status=Escrow.Status.ACTIVE))
     for escrow in escrows:
@@ -64,6 +69,8 @@ def extend(queue_id: str, days: int) -> int:
         escrow.reminder_sent_at = None
         escrow.save(update_fields=["expires_at", "reminder_sent_at"])
     if escrows:
+        audit.record("escrow.extended", actor=actor, subject={"queue_id": queue_id},
+                     data={"escrows": len(escrows), "days": days})
         log.info("escrow extended queue_id=%s count=%d days=%d", queue_id, len(escrows), days)
     return len(escrows)
 
@@ -73,8 +80,12 @@ def housekeeping(now: dt.datetime | None = None) -> dict[str, int]:
     now = now or timezone.now()
     due = list(Escrow.objects.filter(status=Escrow.Status.ACTIVE, expires_at__lte=now).values_list(
         "id", "message_id"))
-    expired = Escrow.objects.filter(pk__in=[pk for pk, _ in due]).update(status=Escrow.Status.EXPIRED,
-                                                                         closed_at=now)
+    with transaction.atomic():
+        expired = Escrow.objects.filter(pk__in=[pk for pk, _ in due], status=Escrow.Status.ACTIVE).update(
+            status=Escrow.Status.EXPIRED, closed_at=now)
+        for escrow_id, queue_id in due:
+            audit.record("escrow.expired", subject={"queue_id": queue_id, "escrow_id": escrow_id},
+                         data={"opened": Escrow.objects.filter(pk=escrow_id, first_opened_at__isnull=False).exists()})
     for queue_id in {queue_id for _, queue_id in due}:
         remove_unneeded_content(queue_id)
     if expired:
@@ -100,6 +111,7 @@ def _send_reminders(now: dt.datetime) -> int:
                 content=mail, envelope_sender=settings.CARESEAL.practice.notices_from, recipients=[escrow.recipient],
                 kind=Message.Kind.NOTICE, policy=OPPORTUNISTIC, policy_reasons=("expiry reminder holds no PHI",),
                 body_8bit=not mail.isascii(), smtputf8=not escrow.recipient.isascii()))
+            audit.record("escrow.reminder_sent", subject={"queue_id": escrow.message_id, "escrow_id": escrow.id})
         sent += 1
         log.info("expiry reminder queued escrow=%s", escrow.id)
     return sent
@@ -108,8 +120,12 @@ def _send_reminders(now: dt.datetime) -> int:
 def first_opened(escrow: Escrow) -> None:
     """Record the first opening and, if configured, tell the sender without naming the patient."""
     now = timezone.now()
-    if not Escrow.objects.filter(pk=escrow.pk, first_opened_at__isnull=True).update(first_opened_at=now):
-        return
+    with transaction.atomic():
+        if not Escrow.objects.filter(pk=escrow.pk, first_opened_at__isnull=True).update(first_opened_at=now):
+            return
+        audit.record("portal.message_opened", actor=f"patient:{loggable(escrow.recipient)}",
+                     subject={"queue_id": escrow.message_id, "escrow_id": escrow.id},
+                     data={"seconds_since_escrow": int((now - escrow.created_at).total_seconds())})
     log.info("message first opened escrow=%s queue_id=%s", escrow.id, escrow.message_id)
     config = settings.CARESEAL
     sender = escrow.message.envelope_sender
@@ -137,5 +153,6 @@ def remove_unneeded_content(queue_id: str) -> bool:
     except StorageError as error:
         log.error("content removal failed queue_id=%s: %s", queue_id, error)
         return False
+    audit.record("content.removed", subject={"queue_id": queue_id})
     log.info("content removed queue_id=%s", queue_id)
     return True

@@ -9,6 +9,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from careseal.audit import trail as audit
 from careseal.escrow import notices
 from careseal.escrow.models import Escrow, new_token, token_hash
 from careseal.policy.decision import OPPORTUNISTIC
@@ -48,6 +49,10 @@ def open_escrow(delivery: Delivery, reason: str, worker: str) -> Escrow | None:
             content=notice, envelope_sender=config.practice.notices_from, recipients=[delivery.recipient],
             kind=Message.Kind.NOTICE, policy=OPPORTUNISTIC, policy_reasons=("pickup notice holds no PHI",),
             smtputf8=not delivery.recipient.isascii(), body_8bit=not notice.isascii()))
+        audit.record("escrow.created", actor=f"worker:{worker}",
+                     subject={"queue_id": delivery.message_id, "delivery_id": delivery.pk, "escrow_id": escrow.id},
+                     data={"notice_queue_id": queued.id, "expires_at": expires_at.isoformat(),
+                           "language": language})
     log.info("escrowed queue_id=%s delivery=%s escrow=%s notice_queue_id=%s",
              delivery.message_id, delivery.pk, escrow.id, queued.id)
     return escrow

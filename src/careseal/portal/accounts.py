@@ -22,6 +22,7 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_http_methods, require_POST
 
+from careseal.audit import trail as audit
 from careseal.portal import identity
 from careseal.portal.forms import AddressForm
 from careseal.portal.models import PatientAccount
@@ -79,6 +80,7 @@ def password_sign_in(request: HttpRequest) -> HttpResponse:
         return render(request, "portal/home.html", context, status=status)
     request.session.cycle_key()
     request.session["address"] = address
+    audit.record("portal.sign_in", actor=identity.patient_actor(address), data={"method": "password"})
     log.info("portal sign-in address=%s method=password", loggable(address))
     return finish_sign_in(request, address, None)
 
@@ -93,5 +95,6 @@ def set_password(request: HttpRequest) -> HttpResponse:
     address = request.session["address"]
     PatientAccount.objects.update_or_create(address=address,
                                             defaults={"password": make_password(form.cleaned_data["password"])})
+    audit.record("portal.password_set", actor=identity.patient_actor(address))
     log.info("patient password set address=%s", loggable(address))
     return redirect("/messages/?password=1")

@@ -16,9 +16,11 @@ from django.urls import reverse
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_http_methods, require_POST
 
+from careseal.audit import trail as audit
 from careseal.escrow.notices import format_address
 from careseal.mail.headers import make_message_id
 from careseal.mail.reading import safe_filename
+from careseal.portal import identity
 from careseal.portal.forms import AddressForm, MultipleFileField, ReplyForm
 from careseal.queue import store
 from careseal.queue.models import Message
@@ -70,6 +72,7 @@ def contact(request: HttpRequest) -> HttpResponse:
         message_id=message_id, kind=Message.Kind.PORTAL, policy="verified-tls",
         policy_reasons=("secure contact message to the practice: verified TLS only",),
         body_8bit=not content.isascii(), smtputf8=not to.isascii()))
+    audit.record("portal.contact_sent", actor=identity.patient_actor(address), data={"queue_id": queued.id})
     log.info("contact message queued address=%s queue_id=%s", loggable(address), queued.id)
     return HttpResponseRedirect(reverse("portal:contact") + "?sent=1")
 

@@ -23,6 +23,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from careseal.audit import trail as audit
 from careseal.escrow import notices
 from careseal.policy.decision import OPPORTUNISTIC
 from careseal.portal.models import AddressLockout, OneTimeCode
@@ -72,6 +73,7 @@ def send_code(address: str, language: str) -> SendResult:
             content=mail, envelope_sender=settings.CARESEAL.practice.notices_from, recipients=[address],
             kind=Message.Kind.CODE, policy=OPPORTUNISTIC, policy_reasons=("one-time code holds no PHI",),
             body_8bit=not mail.isascii(), smtputf8=not address.isascii()))
+        audit.record("portal.code_sent", actor=patient_actor(address), data={"code_queue_id": queued.id})
     log.info("code sent address=%s queue_id=%s", loggable(address), queued.id)
     return SendResult.SENT
 
@@ -92,6 +94,7 @@ def check_code(address: str, code: str) -> CheckResult:
             current.used_at = now
             current.save(update_fields=["used_at"])
             AddressLockout.objects.filter(address=address).delete()
+            audit.record("portal.sign_in", actor=patient_actor(address), data={"method": "code"})
             log.info("code accepted address=%s", loggable(address))
             return CheckResult.OK
         current.failed_attempts += 1
@@ -124,11 +127,19 @@ def _fail(address: str, now: dt.datetime) -> bool:
     if lockout.window_started_at <= now - WINDOW:
         lockout.failures, lockout.window_started_at = 0, now
     lockout.failures += 1
+    audit.record("portal.sign_in_failed", actor=patient_actor(address), data={"failures": lockout.failures})
     if lockout.failures >= FAILURES_BEFORE_LOCK:
         lockout.locked_until = now + LOCK_DURATION
+        audit.record("portal.locked", actor=patient_actor(address),
+                     data={"until": lockout.locked_until.isoformat()})
         log.warning("address locked address=%s until=%s", loggable(address), lockout.locked_until.isoformat())
     lockout.save()
     return lockout.locked_until is not None and lockout.locked_until > now
+
+
+def patient_actor(address: str) -> str:
+    """Return the audit actor for a patient: a keyed hash of the address, never the address."""
+    return f"patient:{loggable(address)}"
 
 
 def _hash(address: str, code: str) -> str:

@@ -35,6 +35,8 @@ from webauthn.helpers.structs import (
     UserVerificationRequirement,
 )
 
+from careseal.audit import trail as audit
+from careseal.portal import identity
 from careseal.portal.models import PatientPasskey
 from careseal.portal.views import verified
 from careseal.queue.vault import loggable
@@ -91,6 +93,7 @@ def register(request: HttpRequest) -> HttpResponse:
         return JsonResponse({"error": "the passkey could not be verified"}, status=400)
     PatientPasskey.objects.create(address=address, credential_id=result.credential_id,
                                   public_key=result.credential_public_key, sign_count=result.sign_count)
+    audit.record("portal.passkey_registered", actor=identity.patient_actor(address))
     log.info("passkey registered address=%s", loggable(address))
     return JsonResponse({"ok": True})
 
@@ -129,5 +132,6 @@ def authenticate(request: HttpRequest) -> HttpResponse:
                                                         last_used_at=timezone.now())
     request.session.cycle_key()
     request.session["address"] = passkey.address
+    audit.record("portal.sign_in", actor=identity.patient_actor(passkey.address), data={"method": "passkey"})
     log.info("portal sign-in address=%s method=passkey", loggable(passkey.address))
     return JsonResponse({"redirect": "/messages/"})

@@ -34,6 +34,7 @@ from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.csp import csp_override
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from careseal.audit import trail as audit
 from careseal.escrow import lifecycle
 from careseal.escrow.models import Escrow, token_hash
 from careseal.mail import reading
@@ -131,6 +132,8 @@ def access_code(request: HttpRequest, escrow_id: str) -> HttpResponse:
         return render(request, "portal/access_code.html", context, status=429)
     entered = hash_access_code(form.cleaned_data["code"].strip())
     if not hmac.compare_digest(entered, escrow.message.access_code_hash):
+        audit.record("portal.access_code_failed", actor=identity.patient_actor(address),
+                     subject={"escrow_id": escrow.id})
         context["error"] = "locked" if identity.record_failure(address) else "wrong"
         log.warning("access code rejected escrow=%s", escrow.id)
         return render(request, "portal/access_code.html", context,
@@ -330,6 +333,8 @@ def attachment(request: HttpRequest, escrow_id: str, index: int) -> HttpResponse
     content_type = part.get_content_type()
     if not _CONTENT_TYPE.match(content_type) or content_type.startswith("text/html"):
         content_type = "application/octet-stream"
+    audit.record("portal.attachment_downloaded", actor=identity.patient_actor(escrow.recipient),
+                 subject={"queue_id": escrow.message_id, "escrow_id": escrow.id}, data={"part": index})
     log.info("attachment downloaded escrow=%s part=%d", escrow.id, index)
     return _download(payload, filename, content_type)
 
@@ -340,6 +345,8 @@ def attachment(request: HttpRequest, escrow_id: str, index: int) -> HttpResponse
 def download(request: HttpRequest, escrow_id: str) -> HttpResponse:
     """Return the whole message, attachments included, as an .eml file the patient can keep."""
     escrow = _escrow_for(request, escrow_id)
+    audit.record("portal.message_downloaded", actor=identity.patient_actor(escrow.recipient),
+                 subject={"queue_id": escrow.message_id, "escrow_id": escrow.id})
     log.info("message downloaded escrow=%s", escrow.id)
     return _download(_content(escrow), f"message-{escrow.created_at:%Y-%m-%d}.eml", "message/rfc822")
 
@@ -363,6 +370,8 @@ def reply(request: HttpRequest, escrow_id: str) -> HttpResponse:
         message_id=message_id, kind=Message.Kind.PORTAL, policy="verified-tls",
         policy_reasons=("portal reply to the clinic: verified TLS only",),
         body_8bit=not content.isascii(), smtputf8=not clinician.isascii()))
+    audit.record("portal.reply_sent", actor=identity.patient_actor(escrow.recipient),
+                 subject={"queue_id": escrow.message_id, "escrow_id": escrow.id}, data={"reply_queue_id": queued.id})
     log.info("portal reply queued escrow=%s queue_id=%s", escrow.id, queued.id)
     return HttpResponseRedirect(reverse("portal:message", args=[escrow.id]) + "?sent=1")
 

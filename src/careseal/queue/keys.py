@@ -7,6 +7,7 @@ import logging
 from django.conf import settings
 from django.db import transaction
 
+from careseal.audit import trail as audit
 from careseal.queue.models import Message
 from careseal.queue.vault import key_ring
 from careseal.vault import keyring
@@ -39,5 +40,6 @@ def rotate() -> tuple[str, int]:
                 item = rewrap(ring, WrappedKey(message.id, message.key_id, bytes(message.wrapped_key)))
                 Message.objects.filter(pk=message.pk).update(key_id=item.key_id, wrapped_key=item.wrapped_key)
             count += len(batch)
+    audit.record("keys.rotated", actor="operator", data={"key_id": new_id, "rewrapped": count})
     log.info("key rotated new_key=%s rewrapped=%d", new_id, count)
     return new_id, count

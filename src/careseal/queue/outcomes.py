@@ -10,6 +10,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from careseal.audit import trail as audit
 from careseal.policy.decision import ESCROW, TLS_OR_ESCROW
 from careseal.queue import dsn, retry, store
 from careseal.queue.models import Delivery, DeliveryAttempt, Message
@@ -37,7 +38,9 @@ def record(delivery: Delivery, attempt: DeliveryAttempt, result: DeliveryResult,
             and result.status_code == NO_SECURE_TRANSPORT):
         _fill_evidence(attempt, result, now)
         attempt.outcome = DeliveryAttempt.Outcome.ESCROWED
-        attempt.save()
+        with transaction.atomic():
+            attempt.save()
+            _audit_attempt(delivery, attempt)
         from careseal.escrow.service import open_escrow
 
         if open_escrow(delivery, f"no verified TLS: {result.reason}", worker) is None:
@@ -63,6 +66,7 @@ def record(delivery: Delivery, attempt: DeliveryAttempt, result: DeliveryResult,
     _fill_evidence(attempt, result, now)
     with transaction.atomic():
         attempt.save()
+        _audit_attempt(delivery, attempt)
         updates: dict[str, object] = {"status": status, "last_reason": reason[:2000],
                                       "lease_owner": "", "lease_expires_at": None}
         if next_at is not None:
@@ -81,6 +85,15 @@ def record(delivery: Delivery, attempt: DeliveryAttempt, result: DeliveryResult,
              message.id, delivery.pk, attempt.number, result.outcome, status,
              attempt.next_hop or "-", attempt.tls_version or "-")
     return str(status)
+
+
+def _audit_attempt(delivery: Delivery, attempt: DeliveryAttempt) -> None:
+    audit.record("delivery.attempt", actor=f"worker:{attempt.worker}",
+                 subject={"queue_id": delivery.message_id, "delivery_id": delivery.pk, "attempt": attempt.number},
+                 data={"outcome": attempt.outcome, "policy": delivery.policy, "next_hop": attempt.next_hop,
+                       "next_hop_source": attempt.next_hop_source, "tls_version": attempt.tls_version,
+                       "tls_cipher": attempt.tls_cipher, "cert_fingerprint_sha256": attempt.cert_fingerprint_sha256,
+                       "cert_verified": attempt.cert_verified, "smtp_code": attempt.smtp_code})
 
 
 def _wants_dsn(message: Message) -> bool:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from django.db import transaction
 from django.utils import timezone
 
+from careseal.audit import trail as audit
 from careseal.queue.models import Delivery, Message, new_queue_id
 from careseal.queue.vault import blob_store, key_ring
 from careseal.vault import envelope
@@ -61,11 +62,18 @@ def accept(submission: Submission) -> Message:
                 access_code_hash=submission.access_code_hash,
             )
             now = timezone.now()
-            Delivery.objects.bulk_create(
+            deliveries = Delivery.objects.bulk_create(
                 Delivery(message=message, recipient=recipient, next_attempt_at=now,
                          policy=submission.policy, policy_reasons=list(submission.policy_reasons))
                 for recipient in submission.recipients
             )
+            actor = f"staff:{submission.submitted_by_id}" if submission.submitted_by_id else "system"
+            audit.record("message.accepted", actor=actor, subject={"queue_id": queue_id},
+                         data={"kind": submission.kind, "recipients": len(deliveries),
+                               "size": len(submission.content)})
+            for delivery in deliveries:
+                audit.record("policy.decided", subject={"queue_id": queue_id, "delivery_id": delivery.pk},
+                             data={"policy": submission.policy, "reasons": list(submission.policy_reasons)})
     except BaseException:
         store.delete(queue_id)
         raise

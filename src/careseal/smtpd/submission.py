@@ -30,6 +30,7 @@ from django.contrib.auth import authenticate, get_user_model
 from django.db import close_old_connections
 
 from careseal.accounts.permissions import allowed_sender
+from careseal.audit import trail as audit
 from careseal.config import Config
 from careseal.mail.access_code import AccessCodeError, take_access_code
 from careseal.mail.addresses import mailbox_problem
@@ -127,6 +128,7 @@ class SubmissionSMTP(SMTP):
 
         self.auth_failures += 1
         limiter.record_failure(login, peer)
+        await self.handler_ref.run_db(_audit_auth_failure, login, peer)
         log.warning("auth failed mechanism=%s login=%s failures=%d peer=%s", pending.mechanism, loggable(login),
                     self.auth_failures, peer)
         await asyncio.sleep(AUTH_FAILURE_DELAY)
@@ -144,6 +146,11 @@ def _authenticate_staff(login: str, password: str) -> int | None:
     if user is None or not user.is_active or not user.is_staff:
         return None
     return int(user.pk)
+
+
+def _audit_auth_failure(login: str, peer: str) -> None:
+    close_old_connections()
+    audit.record("staff.auth_failed", actor=f"login:{loggable(login)}", data={"peer": peer, "port": "submission"})
 
 
 def _may_send_as(user_id: int, addresses: list[str]) -> bool:

@@ -1,0 +1,24 @@
+"""The audit event table. Rows are only ever inserted; on PostgreSQL a trigger enforces it."""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class AuditEvent(models.Model):
+    """One audited event: ids, hashes and outcomes only, never PHI."""
+
+    seq = models.PositiveBigIntegerField(unique=True)
+    created_at = models.DateTimeField()
+    kind = models.CharField(max_length=64, db_index=True)
+    actor = models.CharField(max_length=128)
+    subject = models.JSONField(default=dict)
+    data = models.JSONField(default=dict)
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64, unique=True)
+
+    class Meta:
+        ordering = ["seq"]
+
+    def __str__(self) -> str:
+        return f"{self.seq} {self.kind}"
