@@ -37,6 +37,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "careseal.portal.middleware.SessionTouchMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -136,9 +137,11 @@ SECURE_CSP = {
 
 SESSION_COOKIE_SECURE = CARESEAL.public_url.startswith("https://")
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
-# Sessions end after 30 minutes without a request.
+# Sessions end after 30 minutes without a request. SessionTouchMiddleware
+# renews an idle session at most once a minute instead of on every request,
+# which kept every request behind the database's write lock.
 SESSION_COOKIE_AGE = 30 * 60
-SESSION_SAVE_EVERY_REQUEST = True
+SESSION_SAVE_EVERY_REQUEST = False
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
 SESSION_COOKIE_SAMESITE = "Lax"
 SECURE_CONTENT_TYPE_NOSNIFF = True

@@ -180,3 +180,26 @@ def test_language_choice_remembered_for_notices(client: Client, lab_message: byt
 
     notice = store.content(Message.objects.filter(kind=Message.Kind.NOTICE).latest("created_at"))
     assert b"Subject: Mensaje seguro de " in notice
+
+
+def test_session_renewed_at_most_each_minute(client: Client, lab_message: bytes) -> None:
+    sign_in(client, queue_and_escrow(lab_message))
+    client.get("/messages/")
+
+    soon = client.get("/messages/")
+    session = client.session
+    session["_touched"] = 0
+    session.save()
+    later = client.get("/messages/")
+
+    assert "sessionid" not in soon.cookies
+    assert "sessionid" in later.cookies
+
+
+def test_session_idle_limit_thirty_minutes(client: Client, lab_message: bytes) -> None:
+    pickup = queue_and_escrow(lab_message)
+
+    response = client.get(pickup.link)
+
+    assert client.session.get_expiry_age() == 1800
+    assert response.cookies["sessionid"]["max-age"] == ""  # and gone when the browser closes

@@ -167,6 +167,11 @@ def safe_filename(name: str | None) -> str:
     return name
 
 
+def header_text(message: EmailMessage, name: str) -> str:
+    """Return header *name* decoded and on one line, or "" when it is missing or unreadable."""
+    return _header(message, name)
+
+
 def _header(message: EmailMessage, name: str) -> str:
     try:
         value = message.get(name)

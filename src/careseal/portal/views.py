@@ -38,6 +38,7 @@ from careseal.audit import trail as audit
 from careseal.escrow import lifecycle
 from careseal.escrow.models import Escrow, token_hash
 from careseal.mail import reading
+from careseal.mail.headers import split_message
 from careseal.mail.sanitize import clean_html
 from careseal.portal import identity
 from careseal.portal.forms import AccessCodeForm, AddressForm, CodeForm, ReplyForm
@@ -268,8 +269,11 @@ def inbox(request: HttpRequest) -> HttpResponse:
     escrows = [e for e in Escrow.objects.select_related("message").filter(recipient=address) if e.available]
     items = []
     for escrow in escrows:
-        parsed = reading.readable(_content(escrow))
-        items.append({"escrow": escrow, "subject": parsed.subject, "sender": parsed.sender})
+        # The list needs Subject and From only, so only the header block is parsed.
+        header_block, _ = split_message(_content(escrow))
+        parsed = reading.parse(header_block + b"\r\n")
+        items.append({"escrow": escrow, "subject": reading.header_text(parsed, "Subject"),
+                      "sender": reading.header_text(parsed, "From")})
     return render(request, "portal/inbox.html", {"items": items})
 
 
