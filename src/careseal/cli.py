@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import os
 import secrets
@@ -100,6 +101,15 @@ def _parser() -> argparse.ArgumentParser:
     audit_check.add_argument("--public-key", help="base64 Ed25519 public key (default: public_key.txt in the folder)")
     audit_check.set_defaults(handler=_audit_verify_export)
 
+    report = commands.add_parser("report", help="produce reports")
+    report_commands = report.add_subparsers(dest="report_command", required=True, metavar="SUBCOMMAND")
+    risk = report_commands.add_parser("risk", help="the email risk report for a HIPAA risk assessment")
+    risk.add_argument("--from", dest="start", required=True, type=_date, help="first day, YYYY-MM-DD (UTC)")
+    risk.add_argument("--to", dest="end", required=True, type=_date, help="day after the last, YYYY-MM-DD (UTC)")
+    risk.add_argument("--format", choices=("html", "pdf", "csv"), required=True, help="output format")
+    risk.add_argument("--out", type=Path, required=True, help="file to write")
+    risk.set_defaults(handler=_report_risk)
+
     staff = commands.add_parser("staff", help="manage staff accounts")
     staff_commands = staff.add_subparsers(dest="staff_command", required=True, metavar="SUBCOMMAND")
     add = staff_commands.add_parser("add", help="create a staff account that may submit mail")
@@ -109,6 +119,30 @@ def _parser() -> argparse.ArgumentParser:
                      help="a domain whose every address the account may send as (repeatable)")
     add.set_defaults(handler=_staff_add)
     return parser
+
+
+def _date(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid date {text!r}; write YYYY-MM-DD") from None
+
+
+def _report_risk(args: argparse.Namespace) -> int:
+    _setup_django(args)
+    from careseal.reports import risk
+
+    if args.end <= args.start:
+        raise CommandError("--to must be after --from")
+    report = risk.compute(args.start, args.end)
+    if args.format == "pdf":
+        args.out.write_bytes(risk.render_pdf(report))
+    elif args.format == "csv":
+        args.out.write_text(risk.render_csv(report), encoding="utf-8")
+    else:
+        args.out.write_text(risk.render_html(report), encoding="utf-8")
+    print(f"Wrote {args.out}")
+    return 0
 
 
 def _setup_django(args: argparse.Namespace) -> careseal_config.Config:

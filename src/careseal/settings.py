@@ -31,6 +31,7 @@ INSTALLED_APPS = [
     "careseal.audit",
     "careseal.escrow",
     "careseal.portal",
+    "careseal.reports",
     "careseal.web",
 ]
 

@@ -73,3 +73,15 @@ def test_phi_absent_from_logs_urls_and_audit(gateway_factory: object, tmp_path: 
         assert text not in log
     assert "maria@patient.test" not in audit_text
     assert "maria@patient.test" not in log
+
+
+@pytest.mark.parametrize(("fmt", "magic"), [("html", b"<!DOCTYPE html>"), ("pdf", b"%PDF-"), ("csv", b"section,")])
+def test_report_command_writes_each_format(gateway_factory: object, tmp_path: Path, fmt: str, magic: bytes) -> None:
+    gateway: Gateway = gateway_factory()  # type: ignore[operator]
+    out = tmp_path / f"risk.{fmt}"
+
+    result = gateway.cli("report", "risk", "--from", "2026-01-01", "--to", "2027-01-01", "--format", fmt,
+                         "--out", str(out))
+
+    assert result.returncode == 0
+    assert out.read_bytes().startswith(magic)

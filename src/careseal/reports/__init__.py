@@ -1,0 +1,1 @@
+"""The yearly HIPAA risk-assessment report, computed from delivery rows and the audit trail."""
