@@ -43,6 +43,7 @@ from bench.support import (
     SinkProcess,
     database_cpu_reader,
     database_env,
+    format_ms,
     gateway_target,
     load_summary,
     machine_facts,
@@ -174,13 +175,13 @@ def print_cells(name: str, cells: list[dict[str, Any]]) -> None:
         rows.append([
             size_label(cell["size_bytes"]), str(cell["connections"]), str(cell["messages"]),
             f"{cell['messages_per_second']:.1f}", f"{cell['megabytes_per_second']:.2f}",
-            f"{cell['dot_to_reply']['p50_ms']:.2f}", f"{cell['dot_to_reply']['p99_ms']:.2f}",
-            f"{cell['data_to_reply']['p50_ms']:.2f}", f"{cell['data_to_reply']['p99_ms']:.2f}",
+            format_ms(cell["dot_to_reply"]["p50_ms"]), format_ms(cell["dot_to_reply"]["p99_ms"]),
+            format_ms(cell["data_to_reply"]["p50_ms"]), format_ms(cell["data_to_reply"]["p99_ms"]),
             f"{cell['cpu_ms_per_message']['submission']:.1f}", f"{cell['cpu_ms_per_message']['client']:.1f}",
             str(cell["error_count"]),
         ])
     print_table(["size", "conns", "msgs", "msg/s", "MB/s", "dot p50 ms", "dot p99 ms", "DATA p50 ms",
-                 "DATA p99 ms", "smtpd CPU ms/msg", "client CPU ms/msg", "errors"], rows)
+                 "DATA p99 ms", "submission CPU ms/msg", "client CPU ms/msg", "errors"], rows)
 
 
 if __name__ == "__main__":

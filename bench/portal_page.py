@@ -97,7 +97,8 @@ def build_message() -> tuple[bytes, bytes, bytes]:
         day += 1
         test = rng.choice(("HbA1c", "LDL", "TSH", "ALT"))
         unit = rng.choice(("%", "mmol/L", "mIU/L", "U/L"))
-        rows.append(f"2024-{1 + day // 28 % 12:02d}-{1 + day % 28:02d},{test},{rng.uniform(0.5, 9.5):.2f},{unit},normal")
+        value = rng.uniform(0.5, 9.5)
+        rows.append(f"2024-{1 + day // 28 % 12:02d}-{1 + day % 28:02d},{test},{value:.2f},{unit},normal")
     csv = ("\n".join(rows) + "\n").encode()
 
     message = EmailMessage(policy=email.policy.SMTP)
@@ -236,7 +237,7 @@ class Browser:
 
     def request(self, path: str, form: dict[str, str] | None = None,
                 headers: dict[str, str] | None = None) -> tuple[int, str, bytes, Any]:
-        """Send a GET, or a POST of *form*, following redirects; return status, final URL, body and headers."""
+        """Send a GET, or a POST of *form*, and follow redirects. Return the status, final URL, body and headers."""
         url = path if path.startswith("http") else self.base + path
         parts = urllib.parse.urlsplit(url)
         if parts.scheme != "http" or parts.hostname != "127.0.0.1":
@@ -271,14 +272,14 @@ def text_body(raw: bytes) -> str:
     return str(body.get_content()) if body is not None else ""
 
 
-def wait_for_mail(sink: Any, predicate: Callable[[bytes], bool], what: str, timeout: float = 60.0) -> bytes:
+def wait_for_mail(sink: Any, predicate: Callable[[bytes], bool], description: str, timeout: float = 60.0) -> bytes:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         for received in list(sink.messages):
             if predicate(received.content):
                 return bytes(received.content)
         time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what} at the sink")
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {description} at the sink")
 
 
 def sign_in(browser: Browser, sink: Any) -> str:
@@ -317,7 +318,7 @@ def probe(base: str, path: str, session: str) -> tuple[int, bytes, int]:
 
 
 def check_pages(base: str, page_path: str, session: str, pdf: bytes) -> tuple[bytes, str]:
-    """Check that the page shows the whole body and that its PDF link returns the PDF; return the page and link."""
+    """Check that the page shows the whole body and that its PDF link returns the PDF. Return the page and link."""
     status, page, _ = probe(base, page_path, session)
     if status != 200 or BODY_FIRST.encode() not in page or BODY_LAST.encode() not in page:
         raise AssertionError(f"message page returned {status} without the whole body text")
@@ -360,7 +361,7 @@ def parse_wrk(output: str) -> dict[str, Any]:
     match = re.search(r"(\d+) requests in ([\d.]+)(\w+), ([\d.]+)(\w+) read", output)
     rate = re.search(r"Requests/sec:\s+([\d.]+)", output)
     if match is None or rate is None:
-        raise AssertionError(f"wrk output not understood:\n{output}")
+        raise AssertionError(f"wrk output could not be parsed:\n{output}")
     result["requests"] = int(match.group(1))
     result["seconds"] = _milliseconds(match.group(2) + match.group(3)) / 1000
     result["bytes_read"] = float(match.group(4)) * _UNITS_BYTES[match.group(5)]
@@ -552,8 +553,8 @@ def run_profile(gateway: Any, escrow_id: str, session: str, attachment_index: in
 # The run
 
 
-def start_gateway(workdir: Path, sink_port: int, source: str, results: dict[str, Any]) -> Any:
-    """Initialize and start a gateway that escrows everything and routes patient.test to the sink."""
+def prepare_gateway(workdir: Path, sink_port: int, source: str, results: dict[str, Any]) -> Any:
+    """Initialize a gateway that escrows everything and routes patient.test to the sink, without starting it."""
     from tests.support.gateway import Gateway
     from tests.support.sinks import free_port
 
@@ -665,7 +666,7 @@ def main() -> int:
                                "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     try:
         sink.__enter__()
-        gateway = start_gateway(workdir, sink.port, args.source, results)
+        gateway = prepare_gateway(workdir, sink.port, args.source, results)
         measure(gateway, sink, workdir, args, results)
     except BaseException:
         if gateway is not None:

@@ -66,6 +66,7 @@ from bench.support import (
     CpuMeter,
     SinkProcess,
     Target,
+    format_ms,
     load_summary,
     machine_facts,
     now_utc,
@@ -401,6 +402,7 @@ def main() -> int:
     print_postfix(payload)
     print(f"results: {path}")
     failed = [cell for cell in payload["accept"] if cell.get("error_count") or cell.get("returncode")]
+    failed += [result for result in payload["relay"] if result["delivered"] < result["requested_messages"]]
     return 1 if failed else 0
 
 
@@ -564,7 +566,7 @@ def print_postfix(payload: dict[str, Any]) -> None:
         dot = cell.get("dot_to_reply", {})
         rows.append([cell["mode"], cell["client"], size_label(cell["size_bytes"]), str(cell["connections"]),
                      f"{cell['messages_per_second']:.1f}", f"{cell['megabytes_per_second']:.2f}",
-                     f"{dot.get('p50_ms', float('nan')):.2f}", f"{dot.get('p99_ms', float('nan')):.2f}",
+                     format_ms(dot.get("p50_ms")), format_ms(dot.get("p99_ms")),
                      f"{cell['cpu_ms_per_message']['postfix_total']:.2f}"])
     print_table(["mode", "client", "size", "conns", "msg/s", "MB/s", "dot p50 ms", "dot p99 ms",
                  "postfix CPU ms/msg"], rows)

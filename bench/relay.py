@@ -41,6 +41,7 @@ from bench.support import (
     Target,
     database_cpu_reader,
     database_env,
+    format_ms,
     gateway_target,
     load_summary,
     machine_facts,
@@ -152,7 +153,7 @@ def print_relay(rows: list[tuple[str, dict[str, Any]]]) -> None:
             label, size_label(result["size_bytes"]), str(result["connections"]), str(result["delivered"]),
             f"{result['relay_seconds']:.2f}", f"{result['relay_messages_per_second']:.1f}",
             f"{result['accept']['messages_per_second']:.1f}",
-            f"{result['mail_to_arrival']['p50_ms']:.0f}", f"{result['mail_to_arrival']['p99_ms']:.0f}",
+            format_ms(result["mail_to_arrival"]["p50_ms"]), format_ms(result["mail_to_arrival"]["p99_ms"]),
         ])
     print_table(["system", "size", "conns", "delivered", "seconds", "relay msg/s", "accept msg/s",
                  "MAIL->arrival p50 ms", "p99 ms"], table)

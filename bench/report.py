@@ -87,8 +87,8 @@ def careseal_accept_section(runs: list[dict[str, Any]]) -> list[str]:
             lines.append(
                 f"| {run['database']} | {run['mode']} | {size_label(cell['size_bytes'])} | {cell['connections']} "
                 f"| {cell['messages']} | {cell['messages_per_second']:.1f} | {cell['megabytes_per_second']:.2f} "
-                f"| {cell['dot_to_reply']['p50_ms']:.2f} | {cell['dot_to_reply']['p99_ms']:.2f} "
-                f"| {cell['data_to_reply']['p50_ms']:.2f} | {cell['data_to_reply']['p99_ms']:.2f} "
+                f"| {_ms(cell['dot_to_reply'], 'p50_ms')} | {_ms(cell['dot_to_reply'], 'p99_ms')} "
+                f"| {_ms(cell['data_to_reply'], 'p50_ms')} | {_ms(cell['data_to_reply'], 'p99_ms')} "
                 f"| {cell['cpu_ms_per_message']['submission']:.2f} "
                 f"| {cell['cpu_seconds']['machine']['other']:.1f} | {cell['error_count']} |")
     return [*lines, ""]
@@ -135,7 +135,7 @@ def ratio_section(runs: list[dict[str, Any]], postfix: dict[str, Any]) -> list[s
             python = postfix_rate(run["mode"], "python-starttls", size, connections)
             lines.append(
                 f"| {run['database']} {run['mode']} | {size_label(size)} | {connections} | {rate:.1f} "
-                f"| {source:.1f} | {rate / source:.3f} | {python:.1f} | {rate / python:.3f} |")
+                f"| {source:.1f} | {_ratio(rate, source)} | {python:.1f} | {_ratio(rate, python)} |")
     return [*lines, ""]
 
 
@@ -164,8 +164,8 @@ def relay_section(runs: list[dict[str, Any]], postfix: dict[str, Any] | None) ->
         plain, verified = postfix["relay"]
         for run in runs:
             rate = run["relay_messages_per_second"]
-            lines.append(f"| CareSeal ({run['database']}) | {rate / plain['relay_messages_per_second']:.3f} "
-                         f"| {rate / verified['relay_messages_per_second']:.3f} |")
+            lines.append(f"| CareSeal ({run['database']}) | {_ratio(rate, plain['relay_messages_per_second'])} "
+                         f"| {_ratio(rate, verified['relay_messages_per_second'])} |")
         lines.append("")
     return lines
 
@@ -183,6 +183,12 @@ def syscalls_section(syscalls: dict[str, Any]) -> list[str]:
                      f"| {per.get('fdatasync', 0):.2f} | {per.get('clock_nanosleep', 0):.2f} "
                      f"| {per.get('futex', 0):.1f} | {run['sleep_seconds_per_message']:.4f} |")
     return [*lines, ""]
+
+
+def _ratio(numerator: float, denominator: float) -> str:
+    if not denominator or math.isnan(denominator):
+        return "n/a"
+    return f"{numerator / denominator:.3f}"
 
 
 def _ms(summary: dict[str, Any] | None, key: str) -> str:

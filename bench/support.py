@@ -660,6 +660,11 @@ def load_summary(load: CellLoad, size: int) -> dict[str, Any]:
     }
 
 
+def format_ms(value: float | None) -> str:
+    """Format a millisecond figure from summarize_ms for a table, "n/a" when there was no sample."""
+    return "n/a" if value is None else f"{value:.2f}"
+
+
 def size_label(size: int) -> str:
     return f"{size // MIB} MB" if size >= MIB else f"{size // KIB} KB"
 

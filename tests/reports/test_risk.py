@@ -9,7 +9,6 @@ import io
 import pytest
 
 from careseal.audit import trail
-from careseal.audit.models import AuditEvent
 from careseal.escrow.models import Escrow
 from careseal.queue import store
 from careseal.queue.models import Delivery, DeliveryAttempt, Message
