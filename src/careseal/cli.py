@@ -9,6 +9,7 @@ import os
 import secrets
 import sys
 from pathlib import Path
+from typing import Any
 
 from careseal import config as careseal_config
 
@@ -117,6 +118,8 @@ def _parser() -> argparse.ArgumentParser:
     add.add_argument("--password", help="its password (default: generate one and print it once)")
     add.add_argument("--sender-domain", action="append", default=[],
                      help="a domain whose every address the account may send as (repeatable)")
+    add.add_argument("--role", choices=("staff", "auditor", "administrator"), default="staff",
+                     help="console role (default: staff)")
     add.set_defaults(handler=_staff_add)
     return parser
 
@@ -180,7 +183,12 @@ def _init(args: argparse.Namespace) -> int:
     from django.core.management import call_command
 
     call_command("migrate", interactive=False, verbosity=0)
-    _create_staff(args.admin_email, password, superuser=True, domains=[])
+    admin = _create_staff(args.admin_email, password, superuser=True, domains=[])
+    from django.contrib.auth.models import Group
+
+    from careseal.console.roles import ADMINISTRATORS
+
+    admin.groups.add(Group.objects.get(name=ADMINISTRATORS))
     print(f"Created instance at {config_path.parent}")
     print(f"  configuration: {config_path}")
     print(f"  staff account: {args.admin_email}")
@@ -194,7 +202,7 @@ def _init(args: argparse.Namespace) -> int:
     return 0
 
 
-def _create_staff(email: str, password: str, *, superuser: bool, domains: list[str]) -> None:
+def _create_staff(email: str, password: str, *, superuser: bool, domains: list[str]) -> Any:
     from django.contrib.auth import get_user_model
     from django.contrib.auth.password_validation import validate_password
     from django.core.exceptions import ValidationError
@@ -221,6 +229,7 @@ def _create_staff(email: str, password: str, *, superuser: bool, domains: list[s
                                           is_staff=True, is_superuser=superuser)
     for domain in domains:
         SenderDomain.objects.create(user=user, domain=domain)
+    return user
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -377,8 +386,14 @@ def _audit_verify_export(args: argparse.Namespace) -> int:
 def _staff_add(args: argparse.Namespace) -> int:
     _setup_django(args)
     password = args.password or secrets.token_urlsafe(18)
-    _create_staff(args.email, password, superuser=False, domains=args.sender_domain)
-    print(f"Created staff account {args.email}")
+    user = _create_staff(args.email, password, superuser=args.role == "administrator", domains=args.sender_domain)
+    from django.contrib.auth.models import Group
+
+    from careseal.console import roles
+
+    name = {"staff": roles.STAFF, "auditor": roles.AUDITORS, "administrator": roles.ADMINISTRATORS}[args.role]
+    user.groups.add(Group.objects.get(name=name))
+    print(f"Created staff account {args.email} with the {args.role} role")
     if not args.password:
         print(f"  password (shown once): {password}")
     return 0

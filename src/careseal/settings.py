@@ -23,6 +23,8 @@ DEBUG = False
 ALLOWED_HOSTS = [CARESEAL.hostname, "localhost", "127.0.0.1", "[::1]"]
 
 INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.messages",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -32,6 +34,7 @@ INSTALLED_APPS = [
     "careseal.escrow",
     "careseal.portal",
     "careseal.reports",
+    "careseal.console",
     "careseal.web",
 ]
 
@@ -43,6 +46,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "careseal.portal.middleware.NoStoreMiddleware",
@@ -60,6 +64,8 @@ TEMPLATES = [
             "django.template.context_processors.request",
             "django.template.context_processors.csrf",
             "careseal.portal.context.practice",
+            "django.contrib.auth.context_processors.auth",
+            "django.contrib.messages.context_processors.messages",
         ]},
     }
 ]

@@ -1,0 +1,141 @@
+"""The console's admin site: message tracking, escrow actions, audit trail and accounts."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.contrib import admin, messages
+from django.contrib.auth.admin import GroupAdmin, UserAdmin
+from django.contrib.auth.models import Group, User
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponseRedirect
+from django.urls import reverse
+from django.utils import timezone
+
+from careseal.accounts.models import SenderDomain
+from careseal.audit import trail as audit
+from careseal.audit.models import AuditEvent
+from careseal.console.auth import SESSION_VERIFIED
+from careseal.escrow import lifecycle
+from careseal.escrow.models import Escrow
+from careseal.queue.models import Delivery, DeliveryAttempt, Message
+
+
+class ConsoleSite(admin.AdminSite):
+    site_header = "CareSeal staff console"
+    site_title = "CareSeal console"
+    index_title = "Mail, escrow and audit"
+
+    def has_permission(self, request: HttpRequest) -> bool:
+        return bool(request.user.is_active and request.user.is_staff and request.session.get(SESSION_VERIFIED))
+
+    def login(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponseRedirect:
+        return HttpResponseRedirect(reverse("console:sign_in"))
+
+
+site = ConsoleSite(name="console_admin")
+
+
+class ReadOnly(admin.ModelAdmin):
+    """Rows that are evidence: viewable, never added, changed or deleted here."""
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class AttemptInline(admin.TabularInline):
+    model = DeliveryAttempt
+    extra = 0
+    can_delete = False
+    fields = ("number", "started_at", "outcome", "reason", "next_hop", "remote_address", "tls_version", "tls_cipher",
+              "cert_subject", "cert_issuer", "cert_fingerprint_sha256", "cert_verified", "smtp_code", "smtp_reply")
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(Delivery, site=site)
+class DeliveryAdmin(ReadOnly):
+    list_display = ("message_id", "recipient", "status", "policy", "attempts", "next_attempt_at", "updated_at")
+    list_filter = ("status", "policy", ("message__created_at", admin.DateFieldListFilter))
+    search_fields = ("recipient", "message__id", "message__envelope_sender")
+    date_hierarchy = "message__created_at"
+    inlines = [AttemptInline]
+    readonly_fields = ("message", "recipient", "status", "policy", "policy_reasons", "attempts", "next_attempt_at",
+                       "last_reason", "finished_at")
+    exclude = ("lease_owner", "lease_expires_at")
+
+
+@admin.register(Message, site=site)
+class MessageAdmin(ReadOnly):
+    list_display = ("id", "kind", "created_at", "envelope_sender", "size")
+    list_filter = ("kind", ("created_at", admin.DateFieldListFilter))
+    search_fields = ("id", "envelope_sender", "deliveries__recipient")
+    exclude = ("wrapped_key", "key_id", "access_code_hash")
+
+
+@admin.register(Escrow, site=site)
+class EscrowAdmin(ReadOnly):
+    list_display = ("message_id", "recipient", "status", "created_at", "expires_at", "first_opened_at")
+    list_filter = ("status", ("created_at", admin.DateFieldListFilter))
+    search_fields = ("recipient", "message__id")
+    exclude = ("token_hash",)
+    actions = ["recall", "extend_week", "expire_now"]
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # Needed for actions; the change form itself stays read-only through readonly_fields.
+        return request.user.has_perm("careseal_escrow.change_escrow")
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return [field.name for field in Escrow._meta.fields if field.name != "token_hash"]
+
+    def _actor(self, request: HttpRequest) -> str:
+        return f"staff:{request.user.pk}"
+
+    @admin.action(description="Recall: withdraw from the portal", permissions=["change"])
+    def recall(self, request: HttpRequest, queryset: QuerySet[Escrow]) -> None:
+        count = 0
+        for escrow in queryset.filter(status=Escrow.Status.ACTIVE):
+            count += lifecycle.recall(escrow.message_id, escrow.recipient, actor=self._actor(request))
+        self.message_user(request, f"{count} escrowed message(s) recalled.", messages.SUCCESS)
+
+    @admin.action(description="Extend by 7 days", permissions=["change"])
+    def extend_week(self, request: HttpRequest, queryset: QuerySet[Escrow]) -> None:
+        count = 0
+        for escrow in queryset.filter(status=Escrow.Status.ACTIVE):
+            escrow.expires_at = max(escrow.expires_at, timezone.now()) + dt.timedelta(days=7)
+            escrow.reminder_sent_at = None
+            escrow.save(update_fields=["expires_at", "reminder_sent_at"])
+            audit.record("escrow.extended", actor=self._actor(request),
+                         subject={"queue_id": escrow.message_id, "escrow_id": escrow.id}, data={"days": 7})
+            count += 1
+        self.message_user(request, f"{count} escrowed message(s) extended by 7 days.", messages.SUCCESS)
+
+    @admin.action(description="Expire now", permissions=["change"])
+    def expire_now(self, request: HttpRequest, queryset: QuerySet[Escrow]) -> None:
+        changed = 0
+        for escrow in queryset.filter(status=Escrow.Status.ACTIVE):
+            Escrow.objects.filter(pk=escrow.pk).update(expires_at=timezone.now())
+            changed += 1
+        result = lifecycle.housekeeping()
+        self.message_user(request, f"{result['expired']} escrowed message(s) expired.", messages.SUCCESS)
+
+
+@admin.register(AuditEvent, site=site)
+class AuditEventAdmin(ReadOnly):
+    list_display = ("seq", "created_at", "kind", "actor", "subject")
+    list_filter = ("kind", ("created_at", admin.DateFieldListFilter))
+    search_fields = ("kind", "actor")
+
+
+site.register(SenderDomain)
+site.register(User, UserAdmin)
+site.register(Group, GroupAdmin)

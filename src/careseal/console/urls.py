@@ -1,0 +1,21 @@
+from pathlib import Path
+
+import django.contrib.admin
+from django.urls import path
+from django.views.static import serve
+
+from careseal.console import auth
+
+app_name = "console"
+
+ADMIN_STATIC = Path(django.contrib.admin.__file__).resolve().parent / "static" / "admin"
+
+urlpatterns = [
+    path("sign-in", auth.sign_in, name="sign_in"),
+    path("second-factor", auth.second_factor, name="second_factor"),
+    path("sign-out", auth.sign_out, name="sign_out"),
+]
+
+# NOTE: Django's static view serves the admin's own CSS and JavaScript; a
+# reverse proxy in front may serve the same folder itself for speed.
+static_patterns = [path("static/admin/<path:path>", serve, {"document_root": str(ADMIN_STATIC)})]

@@ -1,0 +1,118 @@
+"""Staff console: password then TOTP, roles, and escrow actions."""
+
+from __future__ import annotations
+
+import pyotp
+import pytest
+from django.contrib.auth.models import Group, User
+from django.test import Client
+
+from careseal.audit.models import AuditEvent
+from careseal.console import roles
+from careseal.console.models import StaffTOTP
+from careseal.escrow.models import Escrow
+from tests.portal.conftest import queue_and_escrow
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+PASSWORD = "staff password for tests 1"
+
+
+def make_staff(role: str, email: str = "nurse@clinic.test") -> User:
+    user = User.objects.create_user(username=email, email=email, password=PASSWORD, is_staff=True)
+    user.groups.add(Group.objects.get(name=role))
+    return user
+
+
+def sign_in(client: Client, user: User) -> None:
+    client.post("/console/sign-in", {"username": user.username, "password": PASSWORD})
+    client.get("/console/second-factor")
+    secret = StaffTOTP.objects.get(user=user).secret
+    response = client.post("/console/second-factor", {"code": pyotp.TOTP(secret).now()})
+    assert response.status_code == 302
+
+
+def test_password_alone_does_not_open_console(client: Client) -> None:
+    user = make_staff(roles.STAFF)
+
+    client.post("/console/sign-in", {"username": user.username, "password": PASSWORD})
+    response = client.get("/console/admin/", follow=True)
+
+    assert response.redirect_chain[-1] == ("/console/sign-in", 302)
+
+
+def test_totp_code_opens_console(client: Client) -> None:
+    sign_in(client, make_staff(roles.STAFF))
+
+    assert client.get("/console/admin/").status_code == 200
+
+
+def test_totp_code_not_reusable() -> None:
+    user = make_staff(roles.STAFF)
+    first = Client()
+    sign_in(first, user)
+    totp = StaffTOTP.objects.get(user=user)
+    used = pyotp.TOTP(totp.secret).at(totp.last_step * 30)
+
+    second = Client()
+    second.post("/console/sign-in", {"username": user.username, "password": PASSWORD})
+    response = second.post("/console/second-factor", {"code": used})
+
+    assert response.status_code == 400
+
+
+def test_wrong_totp_rejected(client: Client) -> None:
+    user = make_staff(roles.STAFF)
+    client.post("/console/sign-in", {"username": user.username, "password": PASSWORD})
+    client.get("/console/second-factor")
+    secret = StaffTOTP.objects.get(user=user).secret
+    wrong = f"{(int(pyotp.TOTP(secret).now()) + 1) % 1_000_000:06d}"
+
+    response = client.post("/console/second-factor", {"code": wrong})
+
+    assert response.status_code == 400
+    assert client.get("/console/admin/").status_code == 302
+
+
+def test_staff_recalls_escrow(client: Client, lab_message: bytes) -> None:
+    pickup = queue_and_escrow(lab_message)
+    user = make_staff(roles.STAFF)
+    sign_in(client, user)
+
+    client.post("/console/admin/careseal_escrow/escrow/", {"action": "recall", "_selected_action": [pickup.escrow_id]})
+
+    assert Escrow.objects.get(pk=pickup.escrow_id).status == Escrow.Status.RECALLED
+    assert AuditEvent.objects.filter(kind="escrow.recalled", actor=f"staff:{user.pk}").count() == 1
+
+
+def test_auditor_cannot_recall(client: Client, lab_message: bytes) -> None:
+    pickup = queue_and_escrow(lab_message)
+    sign_in(client, make_staff(roles.AUDITORS, "auditor@clinic.test"))
+
+    client.post("/console/admin/careseal_escrow/escrow/", {"action": "recall", "_selected_action": [pickup.escrow_id]})
+
+    assert Escrow.objects.get(pk=pickup.escrow_id).status == Escrow.Status.ACTIVE
+    assert client.get("/console/admin/careseal_audit/auditevent/").status_code == 200
+
+
+def test_staff_cannot_manage_accounts(client: Client) -> None:
+    sign_in(client, make_staff(roles.STAFF))
+
+    assert client.get("/console/admin/auth/user/").status_code == 403
+
+
+def test_delivery_search_by_recipient(client: Client, lab_message: bytes) -> None:
+    queue_and_escrow(lab_message)
+    sign_in(client, make_staff(roles.STAFF))
+
+    page = client.get("/console/admin/careseal_queue/delivery/", {"q": "pat@patient.test"}).content.decode()
+
+    assert "pat@patient.test" in page
+    assert "escrowed" in page
+
+
+def test_console_sign_in_audited(client: Client) -> None:
+    user = make_staff(roles.STAFF)
+    sign_in(client, user)
+
+    assert AuditEvent.objects.filter(kind="console.sign_in", actor=f"staff:{user.pk}").exists()
