@@ -18,6 +18,9 @@ _LINE_END = re.compile(rb"\r\n|\r|\n")
 
 def normalize_line_endings(raw: bytes) -> bytes:
     """Return *raw* with every bare CR and bare LF turned into CRLF (RFC 5321 section 2.3.8)."""
+    crlf = raw.count(b"\r\n")
+    if crlf == raw.count(b"\r") == raw.count(b"\n"):
+        return raw  # already CRLF throughout; counting is far cheaper than the regex pass
     return _LINE_END.sub(b"\r\n", raw)
 
 

@@ -6,10 +6,10 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from django.db import transaction
 from django.utils import timezone
 
 from careseal.audit import trail as audit
+from careseal.queue.dbwrite import write_transaction
 from careseal.queue.models import Delivery, Message, new_queue_id
 from careseal.queue.vault import blob_store, key_ring
 from careseal.vault import envelope
@@ -47,7 +47,7 @@ def accept(submission: Submission) -> Message:
     store = blob_store()
     store.put(queue_id, sealed.blob)
     try:
-        with transaction.atomic():
+        with write_transaction():
             message = Message.objects.create(
                 id=queue_id,
                 kind=submission.kind,

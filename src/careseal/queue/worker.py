@@ -56,6 +56,7 @@ class Worker:
         self.lease = dt.timedelta(seconds=config.delivery.lease)
         self.executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="careseal-db")
         self.in_flight: dict[int, asyncio.Task[None]] = {}
+        self.slot_free = asyncio.Event()
 
     async def run(self, stop: asyncio.Event) -> None:
         """Deliver until *stop* is set, then shut down as the module describes."""
@@ -77,12 +78,20 @@ class Worker:
                 for delivery in claimed:
                     task = asyncio.create_task(self._deliver(delivery))
                     self.in_flight[delivery.pk] = task
-                    task.add_done_callback(lambda _t, pk=delivery.pk: self.in_flight.pop(pk, None))
-                if not claimed or free <= len(claimed):
+                    task.add_done_callback(lambda _t, pk=delivery.pk: self._finished(pk))
+                if not claimed:
                     await _wait(stop, self.poll_interval)
+                elif free <= len(claimed):
+                    # Every slot is busy: claim again as soon as one frees up, not after a fixed sleep.
+                    self.slot_free.clear()
+                    await _wait_any(stop, self.slot_free, self.poll_interval)
         finally:
             await self._shutdown()
         log.info("worker stopped name=%s", self.name)
+
+    def _finished(self, pk: int) -> None:
+        self.in_flight.pop(pk, None)
+        self.slot_free.set()
 
     async def _housekeeping(self) -> None:
         from careseal.escrow import lifecycle
@@ -169,6 +178,16 @@ def _location(error: BaseException) -> str:
     if not frames:
         return "-"
     return f"{Path(frames[-1].filename).name}:{frames[-1].lineno}"
+
+
+async def _wait_any(first: asyncio.Event, second: asyncio.Event, timeout: float) -> None:
+    """Return when either event is set or *timeout* seconds pass."""
+    waiters = [asyncio.create_task(first.wait()), asyncio.create_task(second.wait())]
+    try:
+        await asyncio.wait(waiters, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
 
 
 async def _wait(event: asyncio.Event, timeout: float) -> None:
