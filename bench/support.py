@@ -285,11 +285,12 @@ def machine_cpu_seconds() -> dict[str, float]:
 
 
 class QuietGate:
-    """Waits before a measurement until the machine is mostly idle, within a total time budget.
+    """A wait for a mostly idle machine before each measurement, bounded by a total time budget.
 
     On a shared machine other work (a test suite, a browser) takes CPU from
-    the servers under test. Waiting for a quiet second cannot stop such work
-    from starting mid-measurement; the "other" CPU figure of CpuMeter shows that.
+    the servers under test. Waiting for a quiet moment cannot stop such work
+    from starting mid-measurement, and the "other" CPU figure of CpuMeter
+    shows when it did.
     """
 
     def __init__(self, budget: float = 20.0, busy_threshold: float = 0.15) -> None:
