@@ -116,3 +116,29 @@ def test_console_sign_in_audited(client: Client) -> None:
     sign_in(client, user)
 
     assert AuditEvent.objects.filter(kind="console.sign_in", actor=f"staff:{user.pk}").exists()
+
+
+def test_auditor_downloads_risk_report(client: Client) -> None:
+    sign_in(client, make_staff(roles.AUDITORS, "auditor@clinic.test"))
+
+    response = client.post("/console/risk-report", {"start": "2026-01-01", "end": "2027-01-01", "format": "csv"})
+
+    assert response.status_code == 200
+    assert response["Content-Disposition"] == 'attachment; filename="careseal-risk-2026-01-01-2027-01-01.csv"'
+    assert response.content.startswith(b"section,metric,value")
+    assert AuditEvent.objects.filter(kind="console.report_generated").count() == 1
+
+
+def test_risk_report_needs_second_factor(client: Client) -> None:
+    user = make_staff(roles.AUDITORS, "auditor@clinic.test")
+    client.post("/console/sign-in", {"username": user.username, "password": PASSWORD})
+
+    response = client.post("/console/risk-report", {"start": "2026-01-01", "end": "2027-01-01", "format": "csv"})
+
+    assert response.status_code == 302
+
+
+def test_console_index_links_report(client: Client) -> None:
+    sign_in(client, make_staff(roles.STAFF))
+
+    assert "/console/risk-report" in client.get("/console/admin/").content.decode()

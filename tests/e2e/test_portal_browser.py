@@ -157,3 +157,11 @@ def test_patient_picks_up_and_replies(gateway_factory: object, sinks: tuple[TLSS
     assert dialogs == []
     assert off_loopback(requests) == []
     assert violations == {}
+    for phi in ("Your lab results", "Dear patient", "results.pdf"):
+        assert [url for url in requests if phi.replace(" ", "%20") in url or phi in url] == []
+        assert phi.encode() not in notice.content
+        assert phi.encode() not in code_mail.content
+        assert phi not in gateway.log()
+    # The patient's own address is in the To field of their notices, and nowhere else.
+    assert [url for url in requests if "patient.test" in url] == []
+    assert "pat@patient.test" not in gateway.log()

@@ -26,9 +26,14 @@ class ConsoleSite(admin.AdminSite):
     site_header = "CareSeal staff console"
     site_title = "CareSeal console"
     index_title = "Mail, escrow and audit"
+    index_template = "console/index.html"
 
     def has_permission(self, request: HttpRequest) -> bool:
         return bool(request.user.is_active and request.user.is_staff and request.session.get(SESSION_VERIFIED))
+
+    def index(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> Any:
+        extra = {"risk_report_url": reverse("console:risk_report"), **(extra_context or {})}
+        return super().index(request, extra)
 
     def login(self, request: HttpRequest, extra_context: dict[str, Any] | None = None) -> HttpResponseRedirect:
         return HttpResponseRedirect(reverse("console:sign_in"))

@@ -4,7 +4,7 @@ import django.contrib.admin
 from django.urls import path
 from django.views.static import serve
 
-from careseal.console import auth
+from careseal.console import auth, reports
 
 app_name = "console"
 
@@ -14,6 +14,7 @@ urlpatterns = [
     path("sign-in", auth.sign_in, name="sign_in"),
     path("second-factor", auth.second_factor, name="second_factor"),
     path("sign-out", auth.sign_out, name="sign_out"),
+    path("risk-report", reports.risk_report, name="risk_report"),
 ]
 
 # NOTE: Django's static view serves the admin's own CSS and JavaScript; a
