@@ -97,6 +97,8 @@ def _parser() -> argparse.ArgumentParser:
     audit_export = audit_commands.add_parser("export", help="write the events and a signed checkpoint to a folder")
     audit_export.add_argument("--out", type=Path, required=True, help="folder to write")
     audit_export.set_defaults(handler=_audit_export)
+    audit_prune = audit_commands.add_parser("prune", help="remove events older than audit.retention behind an anchor")
+    audit_prune.set_defaults(handler=_audit_prune)
     audit_check = audit_commands.add_parser("verify-export", help="check an exported copy with the public key only")
     audit_check.add_argument("folder", type=Path, help="folder written by 'careseal audit export'")
     audit_check.add_argument("--public-key", help="base64 Ed25519 public key (default: public_key.txt in the folder)")
@@ -245,8 +247,22 @@ def _run(args: argparse.Namespace) -> int:
 
         # Apply migrations a new version brings before any role touches the database.
         call_command("migrate", interactive=False, verbosity=0)
+        _audit_config(config.path)
         return roles.supervise(config.path)
     return roles.run_role(args.role)
+
+
+def _audit_config(path: Path) -> None:
+    """Record the configuration's hash at start-up, noting whether it changed since the last start."""
+    import hashlib
+
+    from careseal.audit import trail
+    from careseal.audit.models import AuditEvent
+
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    last = AuditEvent.objects.filter(kind="config.loaded").order_by("-seq").first()
+    changed = last is not None and last.data.get("sha256") != digest
+    trail.record("config.loaded", actor="operator", data={"sha256": digest, "changed": changed})
 
 
 def _send(args: argparse.Namespace) -> int:
@@ -353,6 +369,15 @@ def _audit_verify(args: argparse.Namespace) -> int:
         print(f"careseal: audit chain broken at event {problem[0]}: {problem[1]}", file=sys.stderr)
         return 1
     print(f"Audit chain intact: {count} events.")
+    return 0
+
+
+def _audit_prune(args: argparse.Namespace) -> int:
+    config = _setup_django(args)
+    from careseal.audit import trail
+
+    removed = trail.prune(config.audit.retention)
+    print(f"Removed {removed} audit events older than the retention period.")
     return 0
 
 

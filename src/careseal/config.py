@@ -29,8 +29,9 @@ LANGUAGES = ("en", "es")
 DEFAULT_RETRY_SCHEDULE = (300, 600, 1200, 2400, 3600)
 DEFAULT_MAX_QUEUE_AGE = 5 * 86400
 
-_DURATION = re.compile(r"^\s*(\d+)\s*([smhd]?)\s*$")
-_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+_DURATION = re.compile(r"^\s*(\d+)\s*([smhdy]?)\s*$")
+# A year counts as 365 days.
+_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "y": 365 * 86400}
 _HOSTNAME = re.compile(
     r"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)"
     r"(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$"
@@ -136,6 +137,11 @@ class EscrowConfig:
 
 
 @dataclass(frozen=True)
+class AuditConfig:
+    retention: int
+
+
+@dataclass(frozen=True)
 class ContactConfig:
     departments: dict[str, str]
 
@@ -168,6 +174,7 @@ class Config:
     escrow: EscrowConfig
     dkim: DKIMConfig
     contact: ContactConfig
+    audit: AuditConfig
     secret_key: str = field(repr=False, default="")
 
 
@@ -207,7 +214,7 @@ def parse(raw: dict[str, Any], path: Path) -> Config:
     _reject_unknown(raw, "", {
         "hostname", "public_url", "data_dir", "secret_key_file", "database", "storage", "keys",
         "submission", "mx", "web", "delivery", "dns", "logging", "practice", "escrow", "dkim",
-        "contact",
+        "contact", "audit",
     })
 
     hostname = _hostname(_get(raw, "hostname", str, required=True), "hostname")
@@ -241,6 +248,7 @@ def parse(raw: dict[str, Any], path: Path) -> Config:
         escrow=_escrow(_table(raw, "escrow")),
         dkim=_dkim(_table(raw, "dkim"), base, hostname),
         contact=_contact(_table(raw, "contact")),
+        audit=_audit(_table(raw, "audit")),
         secret_key=secret_key,
     )
 
@@ -409,6 +417,13 @@ def _escrow(table: dict[str, Any]) -> EscrowConfig:
                         reminder_before=reminder, notify_sender_on_open=notify)
 
 
+def _audit(table: dict[str, Any]) -> AuditConfig:
+    _reject_unknown(table, "audit", {"retention"})
+    # HIPAA asks for six years of documentation (45 CFR 164.316(b)(2)).
+    retention = _duration(table.get("retention", "6y"), "audit.retention", minimum=365 * 86400)
+    return AuditConfig(retention=retention)
+
+
 def _contact(table: dict[str, Any]) -> ContactConfig:
     _reject_unknown(table, "contact", {"departments"})
     departments = _get(table, "departments", dict, default={}, key="contact.departments")
@@ -549,7 +564,7 @@ def _duration(value: Any, key: str, minimum: int = 1) -> int:
         if match:
             seconds = int(match.group(1)) * _UNITS[match.group(2)]
     if seconds is None:
-        raise ConfigError(key, f"invalid duration {value!r}; write seconds or a number with s, m, h or d")
+        raise ConfigError(key, f"invalid duration {value!r}; write seconds or a number with s, m, h, d or y")
     if seconds < minimum:
         raise ConfigError(key, f"must be at least {minimum} seconds, got {value!r}")
     return seconds

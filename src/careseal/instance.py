@@ -118,6 +118,11 @@ domain = "{hostname}"
 selector = "careseal"
 key_file = "keys/dkim.key"
 
+[audit]
+# How long audit events are kept; 'careseal audit prune' removes older ones
+# behind a signed anchor. At least 1y; HIPAA documentation needs 6y.
+retention = "6y"
+
 [dns]
 # Resolvers for MX and address lookups, as "ip" or "ip:port". Empty uses the
 # system's resolvers.

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import json
 from pathlib import Path
 
 import pytest
 from django.db import DatabaseError, connection, transaction
+from django.utils import timezone
 
 from careseal.audit import chain, export, trail
 from careseal.audit.models import AuditEvent
@@ -115,3 +117,33 @@ def test_other_key_rejected(tmp_path: Path) -> None:
     export.export(tmp_path)
 
     assert verify_export(tmp_path, bytes(32)) == "the checkpoint signature does not verify with the given public key"
+
+
+def test_prune_keeps_chain_verifiable() -> None:
+    append(6)
+    old = timezone.now() - dt.timedelta(days=3 * 365)
+    _backdate(4, old)
+
+    removed = trail.prune(2 * 365 * 86400)
+
+    assert removed == 4
+    assert list(AuditEvent.objects.order_by("seq").values_list("seq", flat=True))[:2] == [5, 6]
+    assert trail.verify()[1] is None
+
+
+def test_prune_without_old_events_removes_nothing() -> None:
+    append(3)
+
+    assert trail.prune(365 * 86400) == 0
+    assert AuditEvent.objects.count() == 3
+
+
+def _backdate(through_seq: int, when: dt.datetime) -> None:
+    """Make the first events old, as the passing years would; their hashes break, but they are pruned."""
+    postgresql = connection.vendor == "postgresql"
+    with connection.cursor() as cursor:
+        if postgresql:
+            cursor.execute("ALTER TABLE careseal_audit_auditevent DISABLE TRIGGER careseal_audit_no_change")
+        AuditEvent.objects.filter(seq__lte=through_seq).update(created_at=when)
+        if postgresql:
+            cursor.execute("ALTER TABLE careseal_audit_auditevent ENABLE TRIGGER careseal_audit_no_change")

@@ -85,3 +85,19 @@ def test_report_command_writes_each_format(gateway_factory: object, tmp_path: Pa
 
     assert result.returncode == 0
     assert out.read_bytes().startswith(magic)
+
+
+def test_config_change_recorded_at_start(gateway_factory: object, tmp_path: Path) -> None:
+    gateway: Gateway = gateway_factory()  # type: ignore[operator]
+    gateway.start()
+    gateway.stop()
+    gateway.configure(lambda d: d["delivery"].__setitem__("concurrency", 4))
+    gateway.start()
+    gateway.stop()
+    gateway.cli("audit", "export", "--out", str(tmp_path / "audit"))
+
+    events = [json.loads(line) for line in (tmp_path / "audit" / "events.jsonl").read_text().splitlines()]
+    loads = [e["data"] for e in events if e["kind"] == "config.loaded"]
+
+    assert [load["changed"] for load in loads] == [False, True]
+    assert loads[0]["sha256"] != loads[1]["sha256"]

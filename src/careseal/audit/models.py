@@ -22,3 +22,15 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.seq} {self.kind}"
+
+
+class AuditAnchor(models.Model):
+    """Where the kept chain starts after pruning: the last removed event's sequence number and hash."""
+
+    seq = models.PositiveBigIntegerField()
+    hash = models.CharField(max_length=64)
+    pruned_at = models.DateTimeField(auto_now_add=True)
+    removed = models.PositiveBigIntegerField()
+
+    class Meta:
+        ordering = ["-seq"]

@@ -18,7 +18,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from careseal.audit import chain
-from careseal.audit.models import AuditEvent
+from careseal.audit.models import AuditAnchor, AuditEvent
 
 log = logging.getLogger("careseal.audit")
 
@@ -59,5 +59,34 @@ def events() -> Iterator[chain.Event]:
 
 
 def verify() -> tuple[int, tuple[int, str] | None]:
-    """Check the whole chain; return (number of stored events, first problem or None)."""
-    return AuditEvent.objects.count(), chain.first_bad(events())
+    """Check the whole chain; return (number of stored events, first problem or None).
+
+    After pruning, the chain is checked from the newest anchor: the first
+    kept event must link to the hash of the last removed one.
+    """
+    anchor = AuditAnchor.objects.order_by("-seq").first()
+    start_prev, start_seq = (anchor.hash, anchor.seq + 1) if anchor else (chain.GENESIS, 1)
+    return AuditEvent.objects.count(), chain.first_bad(events(), start_prev=start_prev, start_seq=start_seq)
+
+
+def prune(retention_seconds: int) -> int:
+    """Remove events older than the retention period behind an anchor; return how many went.
+
+    Only this function may delete audit rows: on PostgreSQL it sets a
+    transaction-local flag that the append-only trigger lets through.
+    """
+    cutoff = timezone.now() - dt.timedelta(seconds=retention_seconds)
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [ADVISORY_LOCK_ID])
+                cursor.execute("SET LOCAL careseal.audit_prune = 'on'")
+        last = AuditEvent.objects.filter(created_at__lt=cutoff).order_by("-seq").first()
+        head = AuditEvent.objects.order_by("-seq").first()
+        if last is None or head is None or last.seq == head.seq:
+            return 0  # the newest event is always kept, so the chain head survives
+        removed, _ = AuditEvent.objects.filter(seq__lte=last.seq).delete()
+        AuditAnchor.objects.create(seq=last.seq, hash=last.hash, removed=removed)
+    record("audit.pruned", data={"through_seq": last.seq, "removed": removed})
+    log.info("audit pruned through_seq=%d removed=%d", last.seq, removed)
+    return removed
