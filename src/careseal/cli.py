@@ -239,9 +239,6 @@ def _run(args: argparse.Namespace) -> int:
     from careseal import logs, roles
 
     logs.configure(config.logging.level, config.logging.format, args.role)
-    if args.role == "mx":
-        print("careseal: the mx role is not available in this version", file=sys.stderr)
-        return 2
     if args.role == "all":
         from django.core.management import call_command
 

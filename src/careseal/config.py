@@ -137,6 +137,12 @@ class EscrowConfig:
 
 
 @dataclass(frozen=True)
+class RepliesConfig:
+    track: bool
+    autoresponse_interval: int
+
+
+@dataclass(frozen=True)
 class AuditConfig:
     retention: int
 
@@ -175,6 +181,7 @@ class Config:
     dkim: DKIMConfig
     contact: ContactConfig
     audit: AuditConfig
+    replies: RepliesConfig
     secret_key: str = field(repr=False, default="")
 
 
@@ -214,7 +221,7 @@ def parse(raw: dict[str, Any], path: Path) -> Config:
     _reject_unknown(raw, "", {
         "hostname", "public_url", "data_dir", "secret_key_file", "database", "storage", "keys",
         "submission", "mx", "web", "delivery", "dns", "logging", "practice", "escrow", "dkim",
-        "contact", "audit",
+        "contact", "audit", "replies",
     })
 
     hostname = _hostname(_get(raw, "hostname", str, required=True), "hostname")
@@ -249,6 +256,7 @@ def parse(raw: dict[str, Any], path: Path) -> Config:
         dkim=_dkim(_table(raw, "dkim"), base, hostname),
         contact=_contact(_table(raw, "contact")),
         audit=_audit(_table(raw, "audit")),
+        replies=_replies(_table(raw, "replies")),
         secret_key=secret_key,
     )
 
@@ -415,6 +423,15 @@ def _escrow(table: dict[str, Any]) -> EscrowConfig:
     notify = _get(table, "notify_sender_on_open", bool, default=False, key="escrow.notify_sender_on_open")
     return EscrowConfig(secure_keyword=keyword, expiry=expiry, default_language=language,
                         reminder_before=reminder, notify_sender_on_open=notify)
+
+
+def _replies(table: dict[str, Any]) -> RepliesConfig:
+    _reject_unknown(table, "replies", {"track", "autoresponse_interval"})
+    return RepliesConfig(
+        track=_get(table, "track", bool, default=True, key="replies.track"),
+        autoresponse_interval=_duration(table.get("autoresponse_interval", "7d"), "replies.autoresponse_interval",
+                                        minimum=3600),
+    )
 
 
 def _audit(table: dict[str, Any]) -> AuditConfig:

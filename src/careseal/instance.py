@@ -118,6 +118,13 @@ domain = "{hostname}"
 selector = "careseal"
 key_file = "keys/dkim.key"
 
+[replies]
+# Set Reply-To on messages delivered by TLS to an address of this gateway's
+# MX ([mx] domains), so patients' plain replies come back through it.
+track = true
+# At most one automatic response per patient address in this period.
+autoresponse_interval = "7d"
+
 [audit]
 # How long audit events are kept; 'careseal audit prune' removes older ones
 # behind a signed anchor. At least 1y; HIPAA documentation needs 6y.

@@ -22,7 +22,7 @@ from pathlib import Path
 
 log = logging.getLogger("careseal.run")
 
-ROLES = ("submission", "worker", "web")
+ROLES = ("submission", "mx", "worker", "web")
 STOP_TIMEOUT = 60.0
 
 
@@ -134,6 +134,25 @@ async def _run_async_role(role: str) -> int:
             await asyncio.wait_for(server.wait_closed(), timeout=30)
         except TimeoutError:
             log.warning("submission sessions still open after 30s; closing them")
+        executor.shutdown(wait=True)
+        return 0
+
+    if role == "mx":
+        from careseal.smtpd import mx
+
+        executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="careseal-db")
+        try:
+            server = await mx.start(config, executor)
+        except OSError as error:
+            log.error("cannot listen on %s (mx.listen): %s", config.mx.listen, error.strerror or error)
+            return 1
+        log.info("role started role=mx")
+        await stop.wait()
+        server.close()
+        try:
+            await asyncio.wait_for(server.wait_closed(), timeout=30)
+        except TimeoutError:
+            log.warning("mx sessions still open after 30s; closing them")
         executor.shutdown(wait=True)
         return 0
 

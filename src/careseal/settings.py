@@ -33,6 +33,7 @@ INSTALLED_APPS = [
     "careseal.audit",
     "careseal.escrow",
     "careseal.portal",
+    "careseal.replies",
     "careseal.reports",
     "careseal.console",
     "careseal.web",

@@ -62,7 +62,8 @@ def test_multipart_pdf_arrives_unchanged(gateway_factory: object, ca: trustme.CA
     delivered = sink.messages[0].content
     assert len(sink.messages) == 1
     assert delivered.endswith(original)
-    assert delivered[: -len(original)].startswith(b"Received: from ")
+    assert delivered.startswith(b"Reply-To: <reply+")
+    assert b"\r\nReceived: from " in delivered[: -len(original)]
     attachment = next(email.message_from_bytes(delivered, policy=email.policy.default).iter_attachments())
     assert attachment.get_content() == minimal_pdf()
     attempt = rows[0]["attempts"][0]
@@ -129,7 +130,7 @@ def test_sigterm_stops_cleanly(gateway_factory: object) -> None:
 
     log = gateway.log()
     assert code == 0
-    for role in ("submission", "worker", "web"):
+    for role in ("submission", "mx", "worker", "web"):
         assert f"stopped role={role}" in log
 
 

@@ -41,6 +41,7 @@ class Gateway:
         self.hostname = hostname
         self.submission_port = free_port()
         self.web_port = free_port()
+        self.mx_port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = directory.parent / f"{directory.name}.log"
         self.database_url, self._drop_database = _database_for_test()
@@ -58,7 +59,7 @@ class Gateway:
         self.cli("init", "--dir", str(self.directory), "--hostname", self.hostname,
                  "--admin-email", ADMIN, "--admin-password", ADMIN_PASSWORD,
                  "--submission-listen", f"127.0.0.1:{self.submission_port}",
-                 "--web-listen", f"127.0.0.1:{self.web_port}", "--mx-listen", "127.0.0.1:0",
+                 "--web-listen", f"127.0.0.1:{self.web_port}", "--mx-listen", f"127.0.0.1:{self.mx_port}",
                  config=False)
         return self
 

@@ -76,7 +76,8 @@ def code_mail(*, recipient: str, code: str, language: str, minutes: int) -> byte
     return compose(recipient=recipient, subject=subject, text=text, html=html, language=language)
 
 
-def compose(*, recipient: str, subject: str, text: str, html: str, language: str) -> bytes:
+def compose(*, recipient: str, subject: str, text: str, html: str, language: str,
+            auto_submitted: str = "auto-generated", in_reply_to: str = "") -> bytes:
     """Build a multipart/alternative message from the practice, then DKIM-sign it."""
     config = settings.CARESEAL
     message = EmailMessage(policy=SMTP)
@@ -85,7 +86,9 @@ def compose(*, recipient: str, subject: str, text: str, html: str, language: str
     message["Subject"] = subject
     message["Date"] = email.utils.formatdate(localtime=False, usegmt=True)
     message["Message-ID"] = make_message_id(config.hostname)
-    message["Auto-Submitted"] = "auto-generated"
+    message["Auto-Submitted"] = auto_submitted
+    if in_reply_to.startswith("<") and in_reply_to.endswith(">") and "\n" not in in_reply_to:
+        message["In-Reply-To"] = in_reply_to
     message["Content-Language"] = language
     message.set_content(text)
     message.add_alternative(html, subtype="html")

@@ -26,9 +26,10 @@ from django.conf import settings
 from django.db import close_old_connections
 
 from careseal.mail.addresses import domain_of
-from careseal.policy.decision import ESCROW, OPPORTUNISTIC
+from careseal.policy.decision import ESCROW, OPPORTUNISTIC, TLS_OR_ESCROW, VERIFIED_TLS
 from careseal.queue import leases, outcomes, store
 from careseal.queue.models import Delivery
+from careseal.replies.service import tracked_content
 from careseal.transport import nexthop, smtp
 from careseal.transport.tls import verified_context
 
@@ -125,7 +126,10 @@ class Worker:
         try:
             try:
                 content = await self._db(store.content, message)
-                result = await self._attempt(delivery, content)
+                sent = content
+                if delivery.policy in (VERIFIED_TLS, TLS_OR_ESCROW):
+                    sent = await self._db(tracked_content, delivery, content)
+                result = await self._attempt(delivery, sent)
             except asyncio.CancelledError:
                 await asyncio.shield(self._db(leases.interrupt, attempt, self.name))
                 log.warning("attempt interrupted queue_id=%s delivery=%s attempt=%d",
