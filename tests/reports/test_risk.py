@@ -88,7 +88,7 @@ def test_csv_matches_figures(seeded: None) -> None:
     assert values[("escrow", "median hours to first read")] == "5.0"
     assert values[("month 2026-02", "bounced")] == "1"
     assert values[("audit", "chain")] == "intact"
-    assert values[("not recorded", "automatic responses sent")] == risk.NOT_RECORDED
+    assert values[("not recorded", "patients switched to escrow")] == risk.NOT_RECORDED
 
 
 def test_html_shows_figures(seeded: None) -> None:
@@ -120,3 +120,16 @@ def test_portal_events_counted() -> None:
     assert report.portal["failed sign-ins"] == 3
     assert report.portal["lockouts"] == 1
     assert report.audit_problem == ""
+
+
+def test_plain_replies_counted() -> None:
+    trail.record("reply.received", data={"tls_version": "TLSv1.3", "quoted_original": True})
+    trail.record("reply.received", data={"tls_version": "TLSv1.3", "quoted_original": True})
+    trail.record("reply.received", data={"tls_version": "", "quoted_original": False})
+    trail.record("autoresponse.sent")
+    today = dt.datetime.now(dt.UTC).date()
+
+    report = risk.compute(today, today + dt.timedelta(days=1))
+
+    assert report.replies == {"over TLS, quoting the original": 2, "without TLS, not quoting the original": 1,
+                              "automatic responses sent": 1}

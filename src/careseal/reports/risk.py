@@ -55,6 +55,7 @@ class RiskReport:
     expired_unread: int = 0
     recalled: int = 0
     portal: Counter[str] = field(default_factory=Counter)
+    replies: Counter[str] = field(default_factory=Counter)
     audit_events: int = 0
     audit_problem: str = ""
     monthly: dict[str, Counter[str]] = field(default_factory=dict)
@@ -98,11 +99,15 @@ def compute(start: dt.date, end: dt.date) -> RiskReport:
                         ("portal.contact_sent", "secure contact messages")):
         report.portal[label] = events.filter(kind=kind).count()
 
+    for event in events.filter(kind="reply.received"):
+        tls = "over TLS" if event.data.get("tls_version") else "without TLS"
+        quoted = "quoting the original" if event.data.get("quoted_original") else "not quoting the original"
+        report.replies[f"{tls}, {quoted}"] += 1
+    report.replies["automatic responses sent"] = events.filter(kind="autoresponse.sent").count()
+
     report.audit_events, problem = trail.verify()
     report.audit_problem = f"broken at event {problem[0]}: {problem[1]}" if problem else ""
-    report.not_recorded = ["plain replies received (by TLS or not, quoting the original or not)",
-                           "automatic responses sent", "patients switched to escrow",
-                           "consents active, given, expired and revoked"]
+    report.not_recorded = ["patients switched to escrow", "consents active, given, expired and revoked"]
     return report
 
 
@@ -137,7 +142,7 @@ def _attempt_figures(report: RiskReport, attempts: QuerySet[DeliveryAttempt]) ->
 def render_html(report: RiskReport) -> str:
     # Django templates look up "items" as a key first, which a Counter answers with 0; pass lists instead.
     tables = {name: sorted(getattr(report, name).items())
-              for name in ("tls_versions", "authentication", "insecure", "portal")}
+              for name in ("tls_versions", "authentication", "insecure", "portal", "replies")}
     return render_to_string("reports/risk.html", {"report": report, "tables": tables, "charts": _charts(report)})
 
 
@@ -155,7 +160,8 @@ def render_csv(report: RiskReport) -> str:
     writer.writerow(["period", "to (exclusive)", report.end.isoformat()])
     for section, counter in (("delivery method", report.methods), ("TLS version", report.tls_versions),
                              ("next-hop authentication", report.authentication),
-                             ("no secure transport", report.insecure), ("portal", report.portal)):
+                             ("no secure transport", report.insecure), ("portal", report.portal),
+                             ("plain replies", report.replies)):
         for metric, value in sorted(counter.items()):
             writer.writerow([section, metric, value])
     for section, metric, value in (
