@@ -72,6 +72,14 @@ def _parser() -> argparse.ArgumentParser:
     listing.add_argument("--all", action="store_true", help="include delivered and failed deliveries")
     listing.set_defaults(handler=_queue_list)
 
+    policy = commands.add_parser("policy", help="inspect delivery policy")
+    policy_commands = policy.add_subparsers(dest="policy_command", required=True, metavar="SUBCOMMAND")
+    explain = policy_commands.add_parser("explain", help="print the decision for a message and why, sending nothing")
+    explain.add_argument("--from", dest="sender", required=True, help="envelope sender address")
+    explain.add_argument("--to", dest="recipients", required=True, action="append", help="recipient (repeatable)")
+    explain.add_argument("file", nargs="?", type=Path, help="the message, for its subject (optional)")
+    explain.set_defaults(handler=_policy_explain)
+
     keys = commands.add_parser("keys", help="manage key-encryption keys")
     keys_commands = keys.add_subparsers(dest="keys_command", required=True, metavar="SUBCOMMAND")
     rotate = keys_commands.add_parser("rotate", help="add a new key-encryption key and re-wrap every data key")
@@ -269,11 +277,12 @@ def _send(args: argparse.Namespace) -> int:
     from careseal.mail.fields import HeaderError, author_addresses
     from careseal.mail.headers import add_submission_headers, normalize_line_endings, received_header, split_message
     from careseal.mail.lines import fold_long_lines
-    from careseal.mail.subject import strip_keyword
-    from careseal.policy.decision import decide
+    from careseal.mail.subject import strip_keyword, subject_text
+    from careseal.policy.decision import subject_looks_like_phi
     from careseal.queue import store
     from careseal.queue.models import new_queue_id
     from careseal.queue.vault import hash_access_code
+    from careseal.rules import service as rules
 
     for address in [args.sender, *args.recipients]:
         problem = mailbox_problem(address, utf8=True)
@@ -295,7 +304,9 @@ def _send(args: argparse.Namespace) -> int:
         raise CommandError(str(error)) from None
     queue_id = new_queue_id()
     raw, keyword = strip_keyword(raw, config.escrow.secure_keyword)
-    decision = decide(default_policy=config.delivery.policy, secure_keyword=keyword)
+    subject = subject_text(raw)
+    chosen = rules.decisions(sender=args.sender, recipients=args.recipients, subject=subject,
+                             secure_keyword=keyword)
     raw = fold_long_lines(raw)
     raw, message_id = add_submission_headers(raw, hostname=config.hostname, received=received_header(
         helo="localhost", peer_ip="127.0.0.1", hostname=config.hostname, protocol="local",
@@ -303,7 +314,9 @@ def _send(args: argparse.Namespace) -> int:
     store.accept(store.Submission(
         content=raw, envelope_sender=args.sender, recipients=args.recipients, message_id=message_id,
         smtputf8=not all(a.isascii() for a in [args.sender, *args.recipients]),
-        body_8bit=not raw.isascii(), queue_id=queue_id, policy=decision.policy, policy_reasons=decision.reasons,
+        body_8bit=not raw.isascii(), queue_id=queue_id,
+        decisions={recipient: (d.policy, d.reasons) for recipient, d in chosen.items()},
+        subject_is_phi=subject_looks_like_phi(subject, config.policy.phi_patterns, config.policy.drug_names),
         access_code_hash=hash_access_code(access_code) if access_code else "",
     ))
     print(queue_id)
@@ -320,6 +333,27 @@ def _queue_list(args: argparse.Namespace) -> int:
         sys.stdout.write("\n")
     else:
         sys.stdout.write(format_table(rows))
+    return 0
+
+
+def _policy_explain(args: argparse.Namespace) -> int:
+    config = _setup_django(args)
+    from careseal.mail.headers import normalize_line_endings
+    from careseal.mail.subject import strip_keyword, subject_text
+    from careseal.policy.decision import subject_looks_like_phi
+    from careseal.rules import service as rules
+
+    raw = normalize_line_endings(args.file.read_bytes()) if args.file else b""
+    raw, keyword = strip_keyword(raw, config.escrow.secure_keyword)
+    subject = subject_text(raw)
+    chosen = rules.decisions(sender=args.sender, recipients=args.recipients, subject=subject,
+                             secure_keyword=keyword)
+    if subject_looks_like_phi(subject, config.policy.phi_patterns, config.policy.drug_names):
+        print("The subject looks like PHI: it is kept out of pickup notices and DSNs.")
+    for recipient, decision in chosen.items():
+        print(f"{recipient}: {decision.policy}")
+        for reason in decision.reasons:
+            print(f"  - {reason}")
     return 0
 
 

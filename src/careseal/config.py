@@ -137,8 +137,25 @@ class EscrowConfig:
 
 
 @dataclass(frozen=True)
+class PolicyConfig:
+    phi_patterns: tuple[str, ...]
+    drug_names: tuple[str, ...]
+    phi_escrow: bool
+
+
+DEFAULT_PHI_PATTERNS = (
+    r"(?i)\bMRN[:#\s-]*\d{4,}",                                   # medical record numbers
+    r"\b(0?[1-9]|1[0-2])[/-](0?[1-9]|[12]\d|3[01])[/-](19|20)\d{2}\b",  # dates such as 03/14/1962
+    r"\b\d{3}-\d{2}-\d{4}\b",                                      # US social security numbers
+    r"\b[A-TV-Z]\d{2}\.\d{1,4}\b",                                   # ICD-10 codes with a decimal part
+)
+
+
+@dataclass(frozen=True)
 class RepliesConfig:
     track: bool
+    notice: bool
+    switch_to_escrow: bool
     autoresponse_interval: int
 
 
@@ -182,6 +199,7 @@ class Config:
     contact: ContactConfig
     audit: AuditConfig
     replies: RepliesConfig
+    policy: PolicyConfig
     secret_key: str = field(repr=False, default="")
 
 
@@ -221,7 +239,7 @@ def parse(raw: dict[str, Any], path: Path) -> Config:
     _reject_unknown(raw, "", {
         "hostname", "public_url", "data_dir", "secret_key_file", "database", "storage", "keys",
         "submission", "mx", "web", "delivery", "dns", "logging", "practice", "escrow", "dkim",
-        "contact", "audit", "replies",
+        "contact", "audit", "replies", "policy",
     })
 
     hostname = _hostname(_get(raw, "hostname", str, required=True), "hostname")
@@ -257,6 +275,7 @@ def parse(raw: dict[str, Any], path: Path) -> Config:
         contact=_contact(_table(raw, "contact")),
         audit=_audit(_table(raw, "audit")),
         replies=_replies(_table(raw, "replies")),
+        policy=_policy(_table(raw, "policy")),
         secret_key=secret_key,
     )
 
@@ -425,10 +444,29 @@ def _escrow(table: dict[str, Any]) -> EscrowConfig:
                         reminder_before=reminder, notify_sender_on_open=notify)
 
 
+def _policy(table: dict[str, Any]) -> PolicyConfig:
+    _reject_unknown(table, "policy", {"phi_patterns", "drug_names", "phi_escrow"})
+    patterns = _get(table, "phi_patterns", list, default=list(DEFAULT_PHI_PATTERNS), key="policy.phi_patterns")
+    for index, pattern in enumerate(patterns):
+        key = f"policy.phi_patterns[{index}]"
+        try:
+            re.compile(_item(pattern, str, key))
+        except re.error as error:
+            raise ConfigError(key, f"invalid regular expression: {error}") from None
+    drugs = _get(table, "drug_names", list, default=[], key="policy.drug_names")
+    return PolicyConfig(
+        phi_patterns=tuple(patterns),
+        drug_names=tuple(_item(d, str, f"policy.drug_names[{i}]").strip() for i, d in enumerate(drugs)),
+        phi_escrow=_get(table, "phi_escrow", bool, default=False, key="policy.phi_escrow"),
+    )
+
+
 def _replies(table: dict[str, Any]) -> RepliesConfig:
-    _reject_unknown(table, "replies", {"track", "autoresponse_interval"})
+    _reject_unknown(table, "replies", {"track", "notice", "autoresponse_interval", "switch_to_escrow"})
     return RepliesConfig(
         track=_get(table, "track", bool, default=True, key="replies.track"),
+        notice=_get(table, "notice", bool, default=True, key="replies.notice"),
+        switch_to_escrow=_get(table, "switch_to_escrow", bool, default=False, key="replies.switch_to_escrow"),
         autoresponse_interval=_duration(table.get("autoresponse_interval", "7d"), "replies.autoresponse_interval",
                                         minimum=3600),
     )

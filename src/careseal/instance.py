@@ -122,8 +122,22 @@ key_file = "keys/dkim.key"
 # Set Reply-To on messages delivered by TLS to an address of this gateway's
 # MX ([mx] domains), so patients' plain replies come back through it.
 track = true
+# Add a short notice to those messages: replies by email may not be
+# secure, with a link to reply securely through the portal.
+notice = true
+# After a patient replies by plain email, send all later mail to them by escrow.
+switch_to_escrow = false
 # At most one automatic response per patient address in this period.
 autoresponse_interval = "7d"
+
+[policy]
+# Subjects that look like PHI are kept out of pickup notices and DSNs; with
+# phi_escrow = true such messages also go by escrow. Patterns are Python
+# regular expressions; the defaults catch record numbers, dates of birth,
+# US social security numbers and ICD-10 codes. Add drug names to match too.
+# phi_patterns = [...]
+drug_names = []
+phi_escrow = false
 
 [audit]
 # How long audit events are kept; 'careseal audit prune' removes older ones

@@ -34,6 +34,7 @@ INSTALLED_APPS = [
     "careseal.escrow",
     "careseal.portal",
     "careseal.replies",
+    "careseal.rules",
     "careseal.reports",
     "careseal.console",
     "careseal.web",

@@ -152,3 +152,45 @@ def test_requiretls_needs_tls(running: tuple[Gateway, TLSSink, TLSSink, str]) ->
     assert secured == 250
 
 
+
+
+def test_plain_reply_switches_patient_to_escrow(gateway_factory: object, ca: trustme.CA, ca_file: Path,
+                                               case: object) -> None:
+    with TLSSink(ca, mode="valid", hostname="127.0.0.1") as patient_mx, \
+            TLSSink(ca, mode="valid", hostname="127.0.0.1") as clinic_mx:
+        gateway: Gateway = gateway_factory()  # type: ignore[operator]
+        gateway.route("patient.test", "127.0.0.1", patient_mx.port, ca_file)
+        gateway.route("example.test", "127.0.0.1", patient_mx.port, ca_file)
+        gateway.route("clinic.test", "127.0.0.1", clinic_mx.port)
+        gateway.configure(lambda d: d["replies"].__setitem__("switch_to_escrow", True))
+        gateway.start()
+        with gateway.smtp() as client:
+            client.sendmail(ADMIN, ["pat@example.test"], ORIGINAL.replace(b"pat@patient.test", b"pat@example.test"))
+        wait_until(lambda: patient_mx.messages)
+        delivered = email.message_from_bytes(patient_mx.messages[0].content, policy=email.policy.default)
+        reply_to = delivered["Reply-To"].addresses[0].addr_spec
+        with mx_client(gateway) as client:
+            client.sendmail("pat@example.test", [reply_to], reply_from_case(case, reply_to))
+        wait_until(lambda: clinic_mx.messages)
+        explained = gateway.cli("policy", "explain", "--from", ADMIN, "--to", "pat@example.test").stdout.decode()
+        with gateway.smtp() as client:
+            client.sendmail(ADMIN, ["pat@example.test"], ORIGINAL.replace(b"pat@patient.test", b"pat@example.test"))
+        rows = gateway.wait_for(lambda rows: any(r["status"] == "escrowed" for r in rows), what="escrow")
+
+    assert "pat@example.test: escrow" in explained
+    assert "recipient rule for pat@example.test: escrow (replied by plain email)" in explained
+    assert [r["status"] for r in rows if r["recipient"] == "pat@example.test"].count("escrowed") == 1
+
+
+def test_policy_explain_sends_nothing(gateway_factory: object, tmp_path: Path) -> None:
+    gateway: Gateway = gateway_factory()  # type: ignore[operator]
+    message = tmp_path / "m.eml"
+    message.write_bytes(b"From: admin@clinic.test\r\nSubject: [secure] MRN 448812 results\r\n\r\nbody\r\n")
+
+    result = gateway.cli("policy", "explain", "--from", ADMIN, "--to", "pat@patient.test", str(message))
+
+    text = result.stdout.decode()
+    assert "The subject looks like PHI" in text
+    assert "pat@patient.test: escrow" in text
+    assert "  - subject keyword requested escrow" in text
+    assert gateway.queue() == []

@@ -88,7 +88,7 @@ def test_csv_matches_figures(seeded: None) -> None:
     assert values[("escrow", "median hours to first read")] == "5.0"
     assert values[("month 2026-02", "bounced")] == "1"
     assert values[("audit", "chain")] == "intact"
-    assert values[("not recorded", "patients switched to escrow")] == risk.NOT_RECORDED
+    assert values[("not recorded", "consents active, given, expired and revoked")] == risk.NOT_RECORDED
 
 
 def test_html_shows_figures(seeded: None) -> None:
@@ -132,4 +132,4 @@ def test_plain_replies_counted() -> None:
     report = risk.compute(today, today + dt.timedelta(days=1))
 
     assert report.replies == {"over TLS, quoting the original": 2, "without TLS, not quoting the original": 1,
-                              "automatic responses sent": 1}
+                              "automatic responses sent": 1, "patients switched to escrow": 0}

@@ -20,6 +20,7 @@ from careseal.console.auth import SESSION_VERIFIED
 from careseal.escrow import lifecycle
 from careseal.escrow.models import Escrow
 from careseal.queue.models import Delivery, DeliveryAttempt, Message
+from careseal.rules.models import PolicyRule
 
 
 class ConsoleSite(admin.AdminSite):
@@ -139,6 +140,26 @@ class AuditEventAdmin(ReadOnly):
     list_display = ("seq", "created_at", "kind", "actor", "subject")
     list_filter = ("kind", ("created_at", admin.DateFieldListFilter))
     search_fields = ("kind", "actor")
+
+
+@admin.register(PolicyRule, site=site)
+class PolicyRuleAdmin(admin.ModelAdmin):
+    list_display = ("kind", "value", "policy", "note", "created_at")
+    list_filter = ("kind", "policy")
+    search_fields = ("value", "note")
+    readonly_fields = ("created_at", "created_by")
+
+    def save_model(self, request: HttpRequest, obj: PolicyRule, form: Any, change: bool) -> None:
+        if not change:
+            obj.created_by = request.user  # type: ignore[assignment]
+        super().save_model(request, obj, form, change)
+        audit.record("console.policy_rule_saved", actor=f"staff:{request.user.pk}",
+                     data={"kind": obj.kind, "policy": obj.policy, "rule_id": obj.pk})
+
+    def delete_model(self, request: HttpRequest, obj: PolicyRule) -> None:
+        audit.record("console.policy_rule_deleted", actor=f"staff:{request.user.pk}",
+                     data={"kind": obj.kind, "policy": obj.policy, "rule_id": obj.pk})
+        super().delete_model(request, obj)
 
 
 site.register(SenderDomain)

@@ -22,10 +22,11 @@ def ensure_roles(**_: Any) -> None:
     """Create or update the role groups; connected to post_migrate."""
     by_codename = {p.codename: p for p in Permission.objects.filter(
         content_type__app_label__in=["careseal_queue", "careseal_escrow", "careseal_audit",
-                                     "careseal_accounts", "auth"])}
+                                     "careseal_accounts", "careseal_rules", "auth"])}
     wanted = {
-        AUDITORS: _VIEW,
-        STAFF: [*_VIEW, "change_escrow"],
+        AUDITORS: [*_VIEW, "view_policyrule"],
+        STAFF: [*_VIEW, "change_escrow", "view_policyrule", "add_policyrule", "change_policyrule",
+                "delete_policyrule"],
         ADMINISTRATORS: list(by_codename),
     }
     for name, codenames in wanted.items():

@@ -12,6 +12,17 @@ from careseal.mail.headers import remove_fields, split_message
 _SMTP = email.policy.SMTP.clone(max_line_length=78)
 
 
+def subject_text(raw: bytes) -> str:
+    """Return the decoded Subject of *raw* on one line, or "" without one."""
+    header_block, _ = split_message(raw)
+    parsed = email.parser.BytesHeaderParser(policy=email.policy.default).parsebytes(header_block)
+    try:
+        subject = parsed.get("Subject")
+    except (ValueError, IndexError):
+        return ""
+    return " ".join(str(subject).split()) if subject is not None else ""
+
+
 def strip_keyword(raw: bytes, keyword: str) -> tuple[bytes, bool]:
     """Return *raw* with *keyword* removed from its Subject, and whether it was there.
 

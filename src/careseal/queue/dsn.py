@@ -15,9 +15,11 @@ import re
 import secrets
 from dataclasses import dataclass
 
-from careseal.mail.headers import make_message_id, split_message
+from careseal.mail.headers import make_message_id, remove_fields, split_message
 
 _UNSAFE = re.compile(r"[^\x20-\x7e]+")
+# A header block longer than this is cut: a DSN identifies the message, it does not reproduce it.
+MAX_HEADER_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -31,9 +33,14 @@ class FailedRecipient:
 
 
 def build(*, hostname: str, original: bytes, original_sender: str, queued_at: dt.datetime,
-          failures: list[FailedRecipient]) -> tuple[bytes, str]:
-    """Return the DSN's bytes (CRLF line endings) and its Message-ID."""
-    original_headers, _ = split_message(original)
+          failures: list[FailedRecipient], hide_subject: bool = False) -> tuple[bytes, str]:
+    """Return the DSN's bytes (CRLF line endings) and its Message-ID.
+
+    With *hide_subject* (the PHI guard matched the subject), the returned
+    header block leaves Subject out.
+    """
+    original_headers, _ = split_message(remove_fields(original, "Subject") if hide_subject else original)
+    original_headers = original_headers[:MAX_HEADER_BYTES]
     message_id = make_message_id(hostname)
     boundary = "=_careseal_" + secrets.token_hex(12)
 

@@ -36,6 +36,7 @@ class Message(models.Model):
     wrapped_key = models.BinaryField()
     content_removed_at = models.DateTimeField(null=True, blank=True)
     access_code_hash = models.CharField(max_length=64, blank=True)
+    subject_is_phi = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["created_at"]

@@ -144,7 +144,7 @@ def _queue_dsn(message: Message, delivery: Delivery, result: DeliveryResult, rea
     )
     body, message_id = dsn.build(hostname=settings.CARESEAL.hostname, original=content,
                                  original_sender=message.envelope_sender, queued_at=message.created_at,
-                                 failures=[failure])
+                                 failures=[failure], hide_subject=message.subject_is_phi)
     bounce = store.accept(store.Submission(
         content=body, envelope_sender="", recipients=[message.envelope_sender], message_id=message_id,
         kind=Message.Kind.DSN, body_8bit=not body.isascii(), smtputf8=not message.envelope_sender.isascii(),

@@ -33,6 +33,9 @@ class Submission:
     policy: str = "verified-tls"
     policy_reasons: tuple[str, ...] = ()
     access_code_hash: str = ""
+    # Per-recipient (policy, reasons); recipients not in it get policy and policy_reasons.
+    decisions: dict[str, tuple[str, tuple[str, ...]]] | None = None
+    subject_is_phi: bool = False
 
 
 def accept(submission: Submission) -> Message:
@@ -60,11 +63,15 @@ def accept(submission: Submission) -> Message:
                 key_id=sealed.key_id,
                 wrapped_key=sealed.wrapped_key,
                 access_code_hash=submission.access_code_hash,
+                subject_is_phi=submission.subject_is_phi,
             )
             now = timezone.now()
+            chosen = submission.decisions or {}
+            default = (submission.policy, submission.policy_reasons)
             deliveries = Delivery.objects.bulk_create(
                 Delivery(message=message, recipient=recipient, next_attempt_at=now,
-                         policy=submission.policy, policy_reasons=list(submission.policy_reasons))
+                         policy=chosen.get(recipient, default)[0],
+                         policy_reasons=list(chosen.get(recipient, default)[1]))
                 for recipient in submission.recipients
             )
             actor = f"staff:{submission.submitted_by_id}" if submission.submitted_by_id else "system"
@@ -73,7 +80,7 @@ def accept(submission: Submission) -> Message:
                                "size": len(submission.content)})
             for delivery in deliveries:
                 audit.record("policy.decided", subject={"queue_id": queue_id, "delivery_id": delivery.pk},
-                             data={"policy": submission.policy, "reasons": list(submission.policy_reasons)})
+                             data={"policy": delivery.policy, "reasons": list(delivery.policy_reasons)})
     except BaseException:
         store.delete(queue_id)
         raise

@@ -20,14 +20,17 @@ from email.policy import SMTP
 
 from django.conf import settings
 from django.db import transaction
-from django.utils import timezone
+from django.template.loader import render_to_string
+from django.utils import timezone, translation
 
 from careseal.audit import trail as audit
 from careseal.escrow.notices import compose, format_address
 from careseal.mail import reading
 from careseal.mail.headers import make_message_id, remove_fields
 from careseal.mail.quotes import quotes_original, split_reply
+from careseal.mail.reply_notice import add_reply_notice
 from careseal.policy.decision import OPPORTUNISTIC, VERIFIED_TLS
+from careseal.portal.models import LanguagePreference
 from careseal.queue import store
 from careseal.queue.models import Delivery, Message
 from careseal.queue.vault import loggable
@@ -54,14 +57,33 @@ class Arrival:
 
 
 def tracked_content(delivery: Delivery, content: bytes) -> bytes:
-    """Return *content* with Reply-To set to a new reply address for *delivery*, if replies are tracked."""
+    """Return *content* as it goes out by TLS: with the reply notice and a tracked Reply-To, as configured.
+
+    One token serves both the Reply-To address and the notice's secure-reply
+    link; it holds no PHI and is stored only as a hash.
+    """
     config = settings.CARESEAL
-    if not config.replies.track or delivery.message.kind != Message.Kind.SUBMITTED:
+    if delivery.message.kind != Message.Kind.SUBMITTED or not (config.replies.track or config.replies.notice):
         return content
     token = new_reply_token()
     ReplyAddress.objects.create(token_hash=reply_token_hash(token), delivery=delivery)
-    address = f"{LOCAL_PREFIX}{token}@{config.mx.domains[0]}"
-    return f"Reply-To: <{address}>\r\n".encode("ascii") + remove_fields(content, "Reply-To")
+    if config.replies.notice:
+        content = add_reply_notice(content, *_notice_texts(delivery.recipient, token))
+    if config.replies.track:
+        address = f"{LOCAL_PREFIX}{token}@{config.mx.domains[0]}"
+        content = f"Reply-To: <{address}>\r\n".encode("ascii") + remove_fields(content, "Reply-To")
+    return content
+
+
+def _notice_texts(recipient: str, token: str) -> tuple[str, str]:
+    config = settings.CARESEAL
+    preference = LanguagePreference.objects.filter(address=recipient.lower()).first()
+    language = preference.language if preference else config.escrow.default_language
+    link = f"{config.public_url}/r/{token}"
+    with translation.override(language):
+        context = {"link": link, "practice": config.practice.name, "language": language}
+        return (render_to_string("replies/notice.txt", context).strip(),
+                render_to_string("replies/notice.html", context).strip())
 
 
 def find_address(recipient: str) -> ReplyAddress | None:
@@ -118,6 +140,10 @@ def receive(raw: bytes, address: ReplyAddress, arrival: Arrival) -> ReceivedRepl
             audit.record("autoresponse.sent", actor=f"patient:{loggable(sender)}",
                          subject={"reply_id": record.pk}, data={"queue_id": answer.id})
         record.save(update_fields=["forward_queue_id", "autoresponse_queue_id"])
+        if not automatic and settings.CARESEAL.replies.switch_to_escrow:
+            from careseal.rules.service import switch_to_escrow
+
+            switch_to_escrow(delivery.recipient, "replied by plain email")
     log.info("reply received queue_id=%s reply=%d tls=%s quoted=%s automatic=%s", original.id, record.pk,
              arrival.tls_version or "none", quoted_original, automatic)
     return record

@@ -104,10 +104,11 @@ def compute(start: dt.date, end: dt.date) -> RiskReport:
         quoted = "quoting the original" if event.data.get("quoted_original") else "not quoting the original"
         report.replies[f"{tls}, {quoted}"] += 1
     report.replies["automatic responses sent"] = events.filter(kind="autoresponse.sent").count()
+    report.replies["patients switched to escrow"] = events.filter(kind="policy.switched_to_escrow").count()
 
     report.audit_events, problem = trail.verify()
     report.audit_problem = f"broken at event {problem[0]}: {problem[1]}" if problem else ""
-    report.not_recorded = ["patients switched to escrow", "consents active, given, expired and revoked"]
+    report.not_recorded = ["consents active, given, expired and revoked"]
     return report
 
 

@@ -37,11 +37,12 @@ from careseal.mail.addresses import mailbox_problem
 from careseal.mail.fields import HeaderError, author_addresses
 from careseal.mail.headers import add_submission_headers, normalize_line_endings, received_header, split_message
 from careseal.mail.lines import fold_long_lines
-from careseal.mail.subject import strip_keyword
-from careseal.policy.decision import decide
+from careseal.mail.subject import strip_keyword, subject_text
+from careseal.policy.decision import subject_looks_like_phi
 from careseal.queue import store
 from careseal.queue.models import new_queue_id
 from careseal.queue.vault import blob_store, hash_access_code, loggable
+from careseal.rules import service as rules
 from careseal.vault.blobstore import StorageError, StorageFull
 
 log = logging.getLogger("careseal.submission")
@@ -274,7 +275,9 @@ class SubmissionHandler:
             return f"550 5.6.0 {error}"
         queue_id = new_queue_id()
         raw, keyword = strip_keyword(raw, self.config.escrow.secure_keyword)
-        decision = decide(default_policy=self.config.delivery.policy, secure_keyword=keyword)
+        subject = subject_text(raw)
+        chosen = await self.run_db(_decisions, envelope.mail_from, list(envelope.rcpt_tos), subject, keyword,
+                                   identity.user_id)
         raw = fold_long_lines(raw)
         raw, message_id = add_submission_headers(raw, hostname=self.config.hostname, received=_received(
             server, session, self.config.hostname, queue_id))
@@ -293,8 +296,9 @@ class SubmissionHandler:
             or not all(r.isascii() for r in envelope.rcpt_tos) or not header_block.isascii(),
             body_8bit="BODY=8BITMIME" in mail_options or not raw.isascii(),
             queue_id=queue_id,
-            policy=decision.policy,
-            policy_reasons=decision.reasons,
+            decisions={recipient: (d.policy, d.reasons) for recipient, d in chosen.items()},
+            subject_is_phi=subject_looks_like_phi(subject, self.config.policy.phi_patterns,
+                                                  self.config.policy.drug_names),
             access_code_hash=hash_access_code(access_code) if access_code else "",
         )
         try:
@@ -306,6 +310,12 @@ class SubmissionHandler:
             log.exception("message not stored queue_id=%s", queue_id)
             return "451 4.3.0 Message not stored because of a local error; try again later"
         return f"250 2.0.0 Ok: queued as {queue_id}"
+
+
+def _decisions(sender: str, recipients: list[str], subject: str, keyword: bool, user_id: int) -> dict[str, Any]:
+    close_old_connections()
+    return rules.decisions(sender=sender, recipients=recipients, subject=subject, secure_keyword=keyword,
+                           submitted_by_id=user_id)
 
 
 def _accept(submission: store.Submission) -> None:
