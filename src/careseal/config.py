@@ -20,8 +20,8 @@ from urllib.parse import unquote, urlsplit
 
 DEFAULT_CONFIG_NAME = "careseal.toml"
 
-POLICIES = ("verified-tls", "tls-or-escrow", "escrow")
-PLANNED_POLICIES = ("plain-consented",)
+POLICIES = ("verified-tls", "tls-or-escrow", "escrow", "plain-consented")
+PLANNED_POLICIES: tuple[str, ...] = ()
 LANGUAGES = ("en", "es")
 
 # In the spirit of Postfix: first retry after about 5 minutes, backing off

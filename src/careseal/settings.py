@@ -35,6 +35,7 @@ INSTALLED_APPS = [
     "careseal.portal",
     "careseal.replies",
     "careseal.rules",
+    "careseal.consent",
     "careseal.reports",
     "careseal.console",
     "careseal.web",

@@ -129,7 +129,7 @@ def test_patient_picks_up_and_replies(gateway_factory: object, sinks: tuple[TLSS
 
         # The other patient pages, for the accessibility check.
         base = link.split("/p/")[0]
-        for path in ("/messages/", "/account/password", "/account/passkeys", "/contact"):
+        for path in ("/messages/", "/account/password", "/account/passkeys", "/contact", "/consent"):
             page.goto(base + path)
             check_accessible(page, axe, violations)
         page.goto(base + "/p/" + "x" * 32)

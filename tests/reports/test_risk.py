@@ -88,7 +88,7 @@ def test_csv_matches_figures(seeded: None) -> None:
     assert values[("escrow", "median hours to first read")] == "5.0"
     assert values[("month 2026-02", "bounced")] == "1"
     assert values[("audit", "chain")] == "intact"
-    assert values[("not recorded", "consents active, given, expired and revoked")] == risk.NOT_RECORDED
+    assert values[("consent", "given in the period")] == "0"
 
 
 def test_html_shows_figures(seeded: None) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group, User
@@ -16,11 +17,16 @@ from django.utils import timezone
 from careseal.accounts.models import SenderDomain
 from careseal.audit import trail as audit
 from careseal.audit.models import AuditEvent
+from careseal.consent import service as consent_service
+from careseal.consent.models import Consent
 from careseal.console.auth import SESSION_VERIFIED
 from careseal.escrow import lifecycle
 from careseal.escrow.models import Escrow
+from careseal.mail import reading
 from careseal.queue.models import Delivery, DeliveryAttempt, Message
+from careseal.queue.vault import blob_store, key_ring
 from careseal.rules.models import PolicyRule
+from careseal.vault import envelope
 
 
 class ConsoleSite(admin.AdminSite):
@@ -160,6 +166,62 @@ class PolicyRuleAdmin(admin.ModelAdmin):
         audit.record("console.policy_rule_deleted", actor=f"staff:{request.user.pk}",
                      data={"kind": obj.kind, "policy": obj.policy, "rule_id": obj.pk})
         super().delete_model(request, obj)
+
+
+class PaperConsentForm(forms.ModelForm):
+    scanned_form = forms.FileField(required=False, help_text="scan of the signed paper form (PDF or image)")
+
+    class Meta:
+        model = Consent
+        fields = ("address", "typed_name", "language", "given_at", "expires_at")
+
+
+@admin.register(Consent, site=site)
+class ConsentAdmin(admin.ModelAdmin):
+    """Consent records; staff add paper consents with their scanned form, which is stored sealed."""
+
+    form = PaperConsentForm
+    list_display = ("address", "method", "given_at", "expires_at", "revoked_at", "text_version")
+    list_filter = ("method", ("given_at", admin.DateFieldListFilter))
+    search_fields = ("address",)
+    actions = ["revoke"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> tuple[str, ...]:
+        if obj is None:
+            return ()
+        return ("address", "typed_name", "language", "given_at", "expires_at", "method", "text_version",
+                "ip_address", "user_agent", "revoked_at", "revoked_via", "form_filename", "recorded_by")
+
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
+        if obj is None:
+            return ("address", "typed_name", "language", "given_at", "expires_at", "scanned_form")
+        return self.get_readonly_fields(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def save_model(self, request: HttpRequest, obj: Consent, form: Any, change: bool) -> None:
+        if change:
+            return
+        upload = form.cleaned_data.get("scanned_form")
+        consent = consent_service.give(
+            address=obj.address, typed_name=obj.typed_name, language=obj.language or "en", method="paper",
+            expires_at=obj.expires_at, recorded_by_id=request.user.pk, actor=f"staff:{request.user.pk}")
+        if upload is not None:
+            name = f"consent-{consent.pk:08d}-form"
+            sealed = envelope.seal(key_ring(), name, upload.read())
+            blob_store().put(name, sealed.blob)
+            Consent.objects.filter(pk=consent.pk).update(
+                form_blob=name, form_key_id=sealed.key_id, form_wrapped_key=sealed.wrapped_key,
+                form_filename=reading.safe_filename(upload.name))
+        obj.pk = consent.pk
+
+    @admin.action(description="Revoke consent", permissions=["change"])
+    def revoke(self, request: HttpRequest, queryset: QuerySet[Consent]) -> None:
+        count = 0
+        for address in set(queryset.values_list("address", flat=True)):
+            count += consent_service.revoke(address, via="staff", actor=f"staff:{request.user.pk}")
+        self.message_user(request, f"{count} consent(s) revoked.", messages.SUCCESS)
 
 
 site.register(SenderDomain)

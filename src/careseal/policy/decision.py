@@ -8,6 +8,8 @@ Policies, from strictest delivery to none:
   cannot, keep the message encrypted here and send the recipient a pickup
   notice for the portal instead.
 * ``escrow``: always keep the message here and send a pickup notice.
+* ``plain-consented``: plain delivery (TLS where offered) while the
+  recipient has a valid consent to plain email; otherwise ``tls-or-escrow``.
 
 The most specific rule wins: recipient address, then recipient domain, then
 sender address, then sender group, then the configured default. A subject
@@ -26,9 +28,10 @@ from dataclasses import dataclass, field
 VERIFIED_TLS = "verified-tls"
 TLS_OR_ESCROW = "tls-or-escrow"
 ESCROW = "escrow"
+PLAIN_CONSENTED = "plain-consented"
 OPPORTUNISTIC = "opportunistic"
 
-CONFIGURABLE = (VERIFIED_TLS, TLS_OR_ESCROW, ESCROW)
+CONFIGURABLE = (VERIFIED_TLS, TLS_OR_ESCROW, ESCROW, PLAIN_CONSENTED)
 RULE_KINDS = ("recipient", "domain", "sender", "group")  # most specific first
 
 
@@ -52,7 +55,7 @@ class Decision:
 
 def decide(*, default_policy: str, secure_keyword: bool, recipient: str = "", sender: str = "",
            sender_groups: Iterable[str] = (), rules: Sequence[Rule] = (), phi_in_subject: bool = False,
-           phi_escrow: bool = False) -> Decision:
+           phi_escrow: bool = False, consent: str = "") -> Decision:
     """Return the policy for *recipient* of a message from *sender*, with every reason."""
     recipient, sender = recipient.lower(), sender.lower()
     keys = {"recipient": {recipient}, "domain": {recipient.rpartition("@")[2]}, "sender": {sender},
@@ -65,6 +68,12 @@ def decide(*, default_policy: str, secure_keyword: bool, recipient: str = "", se
             policy = rule.policy
             reasons.append(f"{kind} rule for {rule.value}: {rule.policy}" + (f" ({rule.note})" if rule.note else ""))
             break
+    if policy == PLAIN_CONSENTED:
+        if consent:
+            reasons.append(f"valid consent to plain email ({consent})")
+        else:
+            policy = TLS_OR_ESCROW
+            reasons.append("no valid consent to plain email: tls-or-escrow instead")
     if secure_keyword and policy != ESCROW:
         policy = ESCROW
         reasons.append("subject keyword requested escrow")

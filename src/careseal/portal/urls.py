@@ -1,5 +1,6 @@
 from django.urls import path
 
+from careseal.consent import views as consent_views
 from careseal.portal import accounts, contact, passkeys, secure_reply, views
 
 app_name = "portal"
@@ -11,6 +12,8 @@ urlpatterns = [
     path("language", views.set_language, name="set_language"),
     path("p/<str:token>", views.pickup_link, name="pickup_link"),
     path("pickup", views.pickup, name="pickup"),
+    path("consent", consent_views.consent_page, name="consent"),
+    path("consent/revoke", consent_views.revoke, name="consent_revoke"),
     path("r/<str:token>", secure_reply.reply_link, name="reply_link"),
     path("reply/<int:delivery_id>", secure_reply.secure_reply, name="secure_reply"),
     path("pickup/code", views.send_code, name="send_code"),

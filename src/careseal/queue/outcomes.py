@@ -11,7 +11,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from careseal.audit import trail as audit
-from careseal.policy.decision import ESCROW, TLS_OR_ESCROW
+from careseal.policy.decision import ESCROW, PLAIN_CONSENTED, TLS_OR_ESCROW
 from careseal.queue import dsn, retry, store
 from careseal.queue.models import Delivery, DeliveryAttempt, Message
 from careseal.transport.smtp import DeliveryResult, Outcome
@@ -34,7 +34,7 @@ def record(delivery: Delivery, attempt: DeliveryAttempt, result: DeliveryResult,
     now = timezone.now()
     message: Message = delivery.message
 
-    if (delivery.policy in (TLS_OR_ESCROW, ESCROW) and result.outcome is Outcome.DEFERRED
+    if (delivery.policy in (TLS_OR_ESCROW, ESCROW, PLAIN_CONSENTED) and result.outcome is Outcome.DEFERRED
             and result.status_code == NO_SECURE_TRANSPORT):
         _fill_evidence(attempt, result, now)
         attempt.outcome = DeliveryAttempt.Outcome.ESCROWED

@@ -26,7 +26,7 @@ from django.conf import settings
 from django.db import close_old_connections
 
 from careseal.mail.addresses import domain_of
-from careseal.policy.decision import ESCROW, OPPORTUNISTIC, TLS_OR_ESCROW, VERIFIED_TLS
+from careseal.policy.decision import ESCROW, OPPORTUNISTIC, PLAIN_CONSENTED, TLS_OR_ESCROW, VERIFIED_TLS
 from careseal.queue import leases, outcomes, store
 from careseal.queue.models import Delivery
 from careseal.replies.service import tracked_content
@@ -127,7 +127,7 @@ class Worker:
             try:
                 content = await self._db(store.content, message)
                 sent = content
-                if delivery.policy in (VERIFIED_TLS, TLS_OR_ESCROW):
+                if delivery.policy in (VERIFIED_TLS, TLS_OR_ESCROW, PLAIN_CONSENTED):
                     sent = await self._db(tracked_content, delivery, content)
                 result = await self._attempt(delivery, sent)
             except asyncio.CancelledError:
@@ -166,7 +166,8 @@ class Worker:
                                  body_8bit=delivery.message.body_8bit)
         return await smtp.deliver(envelope, hops, context=self.context, local_hostname=self.config.hostname,
                                   timeout=float(self.config.delivery.timeout),
-                                  opportunistic=delivery.policy == OPPORTUNISTIC)
+                                  opportunistic=delivery.policy == OPPORTUNISTIC
+                                  or (delivery.policy == PLAIN_CONSENTED and await self._db(_consented, delivery)))
 
     async def _db(self, function: Callable[..., T], *args: Any) -> T:
         def call() -> T:
@@ -174,6 +175,14 @@ class Worker:
             return function(*args)
 
         return await asyncio.get_running_loop().run_in_executor(self.executor, call)
+
+
+def _consented(delivery: Delivery) -> bool:
+    """Return True if the recipient's consent to plain email is still valid now, at delivery time."""
+    close_old_connections()
+    from careseal.consent.service import valid_consent
+
+    return valid_consent(delivery.recipient) is not None
 
 
 def _location(error: BaseException) -> str:

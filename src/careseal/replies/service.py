@@ -29,7 +29,7 @@ from careseal.mail import reading
 from careseal.mail.headers import make_message_id, remove_fields
 from careseal.mail.quotes import quotes_original, split_reply
 from careseal.mail.reply_notice import add_reply_notice
-from careseal.policy.decision import OPPORTUNISTIC, VERIFIED_TLS
+from careseal.policy.decision import OPPORTUNISTIC, PLAIN_CONSENTED, VERIFIED_TLS
 from careseal.portal.models import LanguagePreference
 from careseal.queue import store
 from careseal.queue.models import Delivery, Message
@@ -67,21 +67,23 @@ def tracked_content(delivery: Delivery, content: bytes) -> bytes:
         return content
     token = new_reply_token()
     ReplyAddress.objects.create(token_hash=reply_token_hash(token), delivery=delivery)
-    if config.replies.notice:
-        content = add_reply_notice(content, *_notice_texts(delivery.recipient, token))
+    if config.replies.notice or delivery.policy == PLAIN_CONSENTED:
+        content = add_reply_notice(content, *_notice_texts(delivery.recipient, token,
+                                                           consented=delivery.policy == PLAIN_CONSENTED))
     if config.replies.track:
         address = f"{LOCAL_PREFIX}{token}@{config.mx.domains[0]}"
         content = f"Reply-To: <{address}>\r\n".encode("ascii") + remove_fields(content, "Reply-To")
     return content
 
 
-def _notice_texts(recipient: str, token: str) -> tuple[str, str]:
+def _notice_texts(recipient: str, token: str, consented: bool = False) -> tuple[str, str]:
     config = settings.CARESEAL
     preference = LanguagePreference.objects.filter(address=recipient.lower()).first()
     language = preference.language if preference else config.escrow.default_language
     link = f"{config.public_url}/r/{token}"
     with translation.override(language):
-        context = {"link": link, "practice": config.practice.name, "language": language}
+        context = {"link": link, "practice": config.practice.name, "language": language, "consented": consented,
+                   "consent_link": f"{config.public_url}/consent"}
         return (render_to_string("replies/notice.txt", context).strip(),
                 render_to_string("replies/notice.html", context).strip())
 

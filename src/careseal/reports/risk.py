@@ -56,6 +56,7 @@ class RiskReport:
     recalled: int = 0
     portal: Counter[str] = field(default_factory=Counter)
     replies: Counter[str] = field(default_factory=Counter)
+    consents: Counter[str] = field(default_factory=Counter)
     audit_events: int = 0
     audit_problem: str = ""
     monthly: dict[str, Counter[str]] = field(default_factory=dict)
@@ -108,7 +109,16 @@ def compute(start: dt.date, end: dt.date) -> RiskReport:
 
     report.audit_events, problem = trail.verify()
     report.audit_problem = f"broken at event {problem[0]}: {problem[1]}" if problem else ""
-    report.not_recorded = ["consents active, given, expired and revoked"]
+    from careseal.consent.models import Consent
+
+    report.consents["given in the period"] = Consent.objects.filter(given_at__gte=since, given_at__lt=until).count()
+    report.consents["revoked in the period"] = Consent.objects.filter(revoked_at__gte=since,
+                                                                      revoked_at__lt=until).count()
+    report.consents["expired in the period"] = Consent.objects.filter(
+        revoked_at__isnull=True, expires_at__gte=since, expires_at__lt=until).count()
+    report.consents["active at the end of the period"] = Consent.objects.filter(
+        given_at__lt=until).exclude(revoked_at__lt=until).exclude(expires_at__lt=until).count()
+    report.not_recorded = []
     return report
 
 
@@ -143,7 +153,7 @@ def _attempt_figures(report: RiskReport, attempts: QuerySet[DeliveryAttempt]) ->
 def render_html(report: RiskReport) -> str:
     # Django templates look up "items" as a key first, which a Counter answers with 0; pass lists instead.
     tables = {name: sorted(getattr(report, name).items())
-              for name in ("tls_versions", "authentication", "insecure", "portal", "replies")}
+              for name in ("tls_versions", "authentication", "insecure", "portal", "replies", "consents")}
     return render_to_string("reports/risk.html", {"report": report, "tables": tables, "charts": _charts(report)})
 
 
@@ -162,7 +172,7 @@ def render_csv(report: RiskReport) -> str:
     for section, counter in (("delivery method", report.methods), ("TLS version", report.tls_versions),
                              ("next-hop authentication", report.authentication),
                              ("no secure transport", report.insecure), ("portal", report.portal),
-                             ("plain replies", report.replies)):
+                             ("plain replies", report.replies), ("consent", report.consents)):
         for metric, value in sorted(counter.items()):
             writer.writerow([section, metric, value])
     for section, metric, value in (

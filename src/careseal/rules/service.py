@@ -10,6 +10,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 
 from careseal.audit import trail as audit
+from careseal.consent.service import valid_consent
 from careseal.policy.decision import ESCROW, Decision, Rule, decide, subject_looks_like_phi
 from careseal.queue.vault import loggable
 from careseal.rules.models import PolicyRule
@@ -32,8 +33,16 @@ def decisions(*, sender: str, recipients: Sequence[str], subject: str, secure_ke
     phi = subject_looks_like_phi(subject, config.policy.phi_patterns, config.policy.drug_names)
     return {recipient: decide(default_policy=config.delivery.policy, secure_keyword=secure_keyword,
                               recipient=recipient, sender=sender, sender_groups=groups, rules=rules,
-                              phi_in_subject=phi, phi_escrow=config.policy.phi_escrow)
+                              phi_in_subject=phi, phi_escrow=config.policy.phi_escrow,
+                              consent=_consent_label(recipient))
             for recipient in recipients}
+
+
+def _consent_label(recipient: str) -> str:
+    consent = valid_consent(recipient)
+    if consent is None:
+        return ""
+    return f"{consent.method}, given {consent.given_at:%Y-%m-%d}, text version {consent.text_version}"
 
 
 def switch_to_escrow(address: str, reason: str) -> bool:
