@@ -156,6 +156,7 @@ class RepliesConfig:
     track: bool
     notice: bool
     switch_to_escrow: bool
+    strip_quoted: bool
     autoresponse_interval: int
 
 
@@ -462,11 +463,13 @@ def _policy(table: dict[str, Any]) -> PolicyConfig:
 
 
 def _replies(table: dict[str, Any]) -> RepliesConfig:
-    _reject_unknown(table, "replies", {"track", "notice", "autoresponse_interval", "switch_to_escrow"})
+    _reject_unknown(table, "replies", {"track", "notice", "autoresponse_interval", "switch_to_escrow",
+                                       "strip_quoted"})
     return RepliesConfig(
         track=_get(table, "track", bool, default=True, key="replies.track"),
         notice=_get(table, "notice", bool, default=True, key="replies.notice"),
         switch_to_escrow=_get(table, "switch_to_escrow", bool, default=False, key="replies.switch_to_escrow"),
+        strip_quoted=_get(table, "strip_quoted", bool, default=False, key="replies.strip_quoted"),
         autoresponse_interval=_duration(table.get("autoresponse_interval", "7d"), "replies.autoresponse_interval",
                                         minimum=3600),
     )

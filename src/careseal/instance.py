@@ -127,6 +127,9 @@ track = true
 notice = true
 # After a patient replies by plain email, send all later mail to them by escrow.
 switch_to_escrow = false
+# Forward only the new text of a reply, without the quoted original or the
+# attached reply; the banner still says whether the reply quoted it.
+strip_quoted = false
 # At most one automatic response per patient address in this period.
 autoresponse_interval = "7d"
 

@@ -142,3 +142,44 @@ def test_console_index_links_report(client: Client) -> None:
     sign_in(client, make_staff(roles.STAFF))
 
     assert "/console/risk-report" in client.get("/console/admin/").content.decode()
+
+
+def test_resend_notice_replaces_link(client: Client, lab_message: bytes) -> None:
+    from careseal.queue.models import Message
+
+    pickup = queue_and_escrow(lab_message)
+    sign_in(client, make_staff(roles.STAFF))
+
+    client.post("/console/admin/careseal_escrow/escrow/", {"action": "resend_notice",
+                                                          "_selected_action": [pickup.escrow_id]})
+
+    assert Message.objects.filter(kind=Message.Kind.NOTICE).count() == 2
+    assert Client().get(pickup.link).status_code == 404  # the first notice's link no longer works
+    assert AuditEvent.objects.filter(kind="escrow.notice_resent").count() == 1
+
+
+def test_paper_consent_with_scanned_form(client: Client) -> None:
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from careseal.consent.models import Consent
+    from careseal.queue.vault import blob_store
+
+    sign_in(client, make_staff(roles.STAFF))
+    scan = SimpleUploadedFile("signed form.pdf", b"%PDF-1.4 signed consent", content_type="application/pdf")
+
+    client.post("/console/admin/careseal_consent/consent/add/", {
+        "address": "Pat@Patient.test", "typed_name": "Pat Example", "language": "en",
+        "given_at_0": "2026-12-01", "given_at_1": "10:00:00", "scanned_form": scan})
+    consent = Consent.objects.get()
+    download = client.get(f"/console/consent-form/{consent.pk}")
+
+    assert (consent.address, consent.method) == ("pat@patient.test", "paper")
+    assert b"signed consent" not in blob_store().get(consent.form_blob)
+    assert download.content == b"%PDF-1.4 signed consent"
+    assert download["Content-Disposition"] == 'attachment; filename="signed form.pdf"'
+
+
+def test_auditor_cannot_add_policy_rule(client: Client) -> None:
+    sign_in(client, make_staff(roles.AUDITORS, "auditor@clinic.test"))
+
+    assert client.get("/console/admin/careseal_rules/policyrule/add/").status_code == 403

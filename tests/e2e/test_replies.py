@@ -194,3 +194,27 @@ def test_policy_explain_sends_nothing(gateway_factory: object, tmp_path: Path) -
     assert "pat@patient.test: escrow" in text
     assert "  - subject keyword requested escrow" in text
     assert gateway.queue() == []
+
+
+def test_strip_quoted_forwards_new_text_only(gateway_factory: object, ca: trustme.CA, ca_file: Path,
+                                             case: object) -> None:
+    with TLSSink(ca, mode="valid", hostname="127.0.0.1") as patient_mx, \
+            TLSSink(ca, mode="valid", hostname="127.0.0.1") as clinic_mx:
+        gateway: Gateway = gateway_factory()  # type: ignore[operator]
+        gateway.route("patient.test", "127.0.0.1", patient_mx.port, ca_file)
+        gateway.route("clinic.test", "127.0.0.1", clinic_mx.port)
+        gateway.configure(lambda d: d["replies"].__setitem__("strip_quoted", True))
+        gateway.start()
+        with gateway.smtp() as client:
+            client.sendmail(ADMIN, ["pat@patient.test"], ORIGINAL)
+        wait_until(lambda: patient_mx.messages)
+        delivered = email.message_from_bytes(patient_mx.messages[0].content, policy=email.policy.default)
+        reply_to = delivered["Reply-To"].addresses[0].addr_spec
+        with mx_client(gateway) as client:
+            client.sendmail("pat@example.test", [reply_to], reply_from_case(case, reply_to))
+        wait_until(lambda: clinic_mx.messages)
+
+    forwarded = clinic_mx.messages[0].content
+    assert b"Thanks, see you Tuesday." in forwarded
+    assert b"metformin" not in forwarded
+    assert b"QUOTES your original message" in forwarded

@@ -27,7 +27,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import tomlkit
 
-from tests.support.sinks import free_port
+from tests.support.sinks import free_ports
 
 ADMIN = "admin@clinic.test"
 ADMIN_PASSWORD = "correct horse battery staple"
@@ -39,9 +39,7 @@ class Gateway:
         self.directory = directory
         self.config_path = directory / "careseal.toml"
         self.hostname = hostname
-        self.submission_port = free_port()
-        self.web_port = free_port()
-        self.mx_port = free_port()
+        self.submission_port, self.web_port, self.mx_port = free_ports(3)
         self.process: subprocess.Popen[bytes] | None = None
         self.log_path = directory.parent / f"{directory.name}.log"
         self.database_url, self._drop_database = _database_for_test()

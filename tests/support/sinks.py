@@ -23,6 +23,18 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from careseal.instance import self_signed_certificate
 
 
+def free_ports(count: int, host: str = "127.0.0.1") -> list[int]:
+    """Return *count* distinct free ports, holding all sockets open while choosing so none repeats."""
+    sockets = [socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind((host, 0))
+        return [int(sock.getsockname()[1]) for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET) as sock:
         sock.bind((host, 0))

@@ -13,6 +13,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponseRedirect
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import format_html
 
 from careseal.accounts.models import SenderDomain
 from careseal.audit import trail as audit
@@ -21,6 +22,7 @@ from careseal.consent import service as consent_service
 from careseal.consent.models import Consent
 from careseal.console.auth import SESSION_VERIFIED
 from careseal.escrow import lifecycle
+from careseal.escrow import service as escrow_service
 from careseal.escrow.models import Escrow
 from careseal.mail import reading
 from careseal.queue.models import Delivery, DeliveryAttempt, Message
@@ -100,7 +102,7 @@ class EscrowAdmin(ReadOnly):
     list_filter = ("status", ("created_at", admin.DateFieldListFilter))
     search_fields = ("recipient", "message__id")
     exclude = ("token_hash",)
-    actions = ["recall", "extend_week", "expire_now"]
+    actions = ["recall", "extend_week", "expire_now", "resend_notice"]
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         # Needed for actions; the change form itself stays read-only through readonly_fields.
@@ -130,6 +132,14 @@ class EscrowAdmin(ReadOnly):
                          subject={"queue_id": escrow.message_id, "escrow_id": escrow.id}, data={"days": 7})
             count += 1
         self.message_user(request, f"{count} escrowed message(s) extended by 7 days.", messages.SUCCESS)
+
+    @admin.action(description="Resend the pickup notice (a new link replaces the old)", permissions=["change"])
+    def resend_notice(self, request: HttpRequest, queryset: QuerySet[Escrow]) -> None:
+        count = 0
+        for escrow in queryset.filter(status=Escrow.Status.ACTIVE):
+            escrow_service.resend_notice(escrow, actor=self._actor(request))
+            count += 1
+        self.message_user(request, f"{count} pickup notice(s) resent.", messages.SUCCESS)
 
     @admin.action(description="Expire now", permissions=["change"])
     def expire_now(self, request: HttpRequest, queryset: QuerySet[Escrow]) -> None:
@@ -190,7 +200,14 @@ class ConsentAdmin(admin.ModelAdmin):
         if obj is None:
             return ()
         return ("address", "typed_name", "language", "given_at", "expires_at", "method", "text_version",
-                "ip_address", "user_agent", "revoked_at", "revoked_via", "form_filename", "recorded_by")
+                "ip_address", "user_agent", "revoked_at", "revoked_via", "scanned_form_link", "recorded_by")
+
+    @admin.display(description="Scanned form")
+    def scanned_form_link(self, obj: Consent) -> str:
+        if not obj.form_blob:
+            return "-"
+        url = reverse("console:consent_form", args=[obj.pk])
+        return format_html('<a href="{}">{}</a>', url, obj.form_filename or "form")
 
     def get_fields(self, request: HttpRequest, obj: Any = None) -> Any:
         if obj is None:

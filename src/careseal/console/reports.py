@@ -5,13 +5,16 @@ from __future__ import annotations
 import datetime as dt
 
 from django import forms
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
 from careseal.audit import trail as audit
+from careseal.consent.models import Consent
 from careseal.console.admin import site
+from careseal.queue.vault import blob_store, key_ring
 from careseal.reports import risk
+from careseal.vault import envelope
 
 
 class RiskReportForm(forms.Form):
@@ -49,4 +52,20 @@ def risk_report(request: HttpRequest) -> HttpResponse:
     else:
         response = HttpResponse(risk.render_html(report), content_type="text/html; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
+
+
+def consent_form(request: HttpRequest, consent_id: int) -> HttpResponse:
+    """Download the sealed scan of a paper consent, for staff allowed to view consents."""
+    if not site.has_permission(request) or not request.user.has_perm("careseal_consent.view_consent"):
+        return redirect("console:sign_in")
+    consent = Consent.objects.filter(pk=consent_id).exclude(form_blob="").first()
+    if consent is None:
+        raise Http404("no scanned form")
+    content = envelope.open_sealed(key_ring(), consent.form_blob, blob_store().get(consent.form_blob),
+                                   consent.form_key_id, bytes(consent.form_wrapped_key))
+    audit.record("console.consent_form_viewed", actor=f"staff:{request.user.pk}", subject={"consent_id": consent.pk})
+    response = HttpResponse(content, content_type="application/octet-stream")
+    response["Content-Disposition"] = f'attachment; filename="{consent.form_filename or "consent-form"}"'
+    response["X-Content-Type-Options"] = "nosniff"
     return response

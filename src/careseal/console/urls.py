@@ -15,6 +15,7 @@ urlpatterns = [
     path("second-factor", auth.second_factor, name="second_factor"),
     path("sign-out", auth.sign_out, name="sign_out"),
     path("risk-report", reports.risk_report, name="risk_report"),
+    path("consent-form/<int:consent_id>", reports.consent_form, name="consent_form"),
 ]
 
 # NOTE: Django's static view serves the admin's own CSS and JavaScript; a

@@ -20,6 +20,29 @@ from careseal.queue.models import Delivery, Message
 log = logging.getLogger("careseal.escrow")
 
 
+def resend_notice(escrow: Escrow, actor: str) -> str:
+    """Issue a new pickup link for *escrow* and queue a notice with it; return the notice's queue id.
+
+    The escrow's token is replaced, so the link in an earlier notice stops
+    working: a notice is resent when the first one was lost or suspected.
+    """
+    config = settings.CARESEAL
+    token = new_token()
+    notice = notices.pickup_notice(recipient=escrow.recipient, token=token, expires_at=escrow.expires_at,
+                                   language=escrow.language)
+    with transaction.atomic():
+        Escrow.objects.filter(pk=escrow.pk).update(token_hash=token_hash(token))
+        queued = store.accept(store.Submission(
+            content=notice, envelope_sender=config.practice.notices_from, recipients=[escrow.recipient],
+            kind=Message.Kind.NOTICE, policy=OPPORTUNISTIC, policy_reasons=("pickup notice holds no PHI",),
+            smtputf8=not escrow.recipient.isascii(), body_8bit=not notice.isascii()))
+        audit.record("escrow.notice_resent", actor=actor,
+                     subject={"queue_id": escrow.message_id, "escrow_id": escrow.id},
+                     data={"notice_queue_id": queued.id})
+    log.info("notice resent escrow=%s notice_queue_id=%s", escrow.id, queued.id)
+    return queued.id
+
+
 def open_escrow(delivery: Delivery, reason: str, worker: str) -> Escrow | None:
     """Escrow *delivery* for its recipient and queue the pickup notice, in one transaction.
 

@@ -186,6 +186,8 @@ def _forward(raw: bytes, parsed: EmailMessage, original: Message, arrival: Arriv
            else "It does not quote your original message.\n")
         + "The patient was offered a secure way to reply. The original reply is attached.\n"
         "\n----- New text of the reply -----\n" + new_text + "\n")
+    if config.replies.strip_quoted:
+        banner = banner.replace("The original reply is attached.", "The quoted original was removed.")
     message = EmailMessage(policy=SMTP)
     message["From"] = format_address(f"Patient reply via {config.practice.name}", config.practice.notices_from)
     reply_from = str(parsed.get("From", ""))
@@ -201,9 +203,10 @@ def _forward(raw: bytes, parsed: EmailMessage, original: Message, arrival: Arriv
         message["References"] = original.message_id
     message["X-CareSeal-Origin"] = "patient reply by plain email"
     message.set_content(banner)
-    # As a file rather than message/rfc822: the reply may hold bare LF or 8-bit bytes that an
-    # embedded message part would have to carry unchanged.
-    message.add_attachment(raw, maintype="application", subtype="octet-stream", filename="patient-reply.eml")
+    if not config.replies.strip_quoted:
+        # As a file rather than message/rfc822: the reply may hold bare LF or 8-bit bytes that an
+        # embedded message part would have to carry unchanged.
+        message.add_attachment(raw, maintype="application", subtype="octet-stream", filename="patient-reply.eml")
     content = message.as_bytes()
     return store.accept(store.Submission(
         content=content, envelope_sender=config.practice.notices_from, recipients=[clinician],
