@@ -25,7 +25,7 @@ class AuditEvent(models.Model):
 
 
 class AuditAnchor(models.Model):
-    """Where the kept chain starts after pruning: the last removed event's sequence number and hash."""
+    """The start of the kept chain after pruning: the last removed event's sequence number and hash."""
 
     seq = models.PositiveBigIntegerField()
     hash = models.CharField(max_length=64)

@@ -17,7 +17,7 @@ _ORIGINAL = re.compile(r"^-{2,}\s*original message\s*-{2,}\s*$", re.IGNORECASE)
 _HEADER = re.compile(r"^(from|sent|date|to|cc|subject)\s*:", re.IGNORECASE)
 _WORDS = re.compile(r"[^\w%.,/-]+")
 
-MIN_QUOTED_LINE = 16  # characters; shorter lines ("Thanks,", "Hi") say nothing about the original
+MIN_QUOTED_LINE = 16  # characters; shorter lines ("Thanks,", "Hi") are no evidence of quoting
 
 
 def split_reply(text: str) -> tuple[str, str]:

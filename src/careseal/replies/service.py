@@ -1,4 +1,4 @@
-"""Handle a patient's plain-mail reply: record how it travelled, forward it, and answer once.
+"""Handle a patient's plain-mail reply: record how it travelled, forward it, and respond once.
 
 The reply is forwarded to the clinician who sent the original, over
 verified TLS, with a banner saying how it arrived and whether it quoted the
@@ -48,7 +48,7 @@ log = logging.getLogger("careseal.replies")
 
 @dataclass(frozen=True)
 class Arrival:
-    """How a reply reached the inbound MX."""
+    """Transport facts about a reply as it reached the inbound MX."""
 
     mail_from: str
     tls_version: str
@@ -60,7 +60,7 @@ def tracked_content(delivery: Delivery, content: bytes) -> bytes:
     """Return *content* as it goes out by TLS: with the reply notice and a tracked Reply-To, as configured.
 
     One token serves both the Reply-To address and the notice's secure-reply
-    link; it holds no PHI and is stored only as a hash.
+    link. It contains no PHI and is stored only as a hash.
     """
     config = settings.CARESEAL
     if delivery.message.kind != Message.Kind.SUBMITTED or not (config.replies.track or config.replies.notice):
@@ -109,7 +109,7 @@ def is_automatic(mail_from: str, message: EmailMessage) -> bool:
 
 
 def receive(raw: bytes, address: ReplyAddress, arrival: Arrival) -> ReceivedReply:
-    """Record, forward and (when allowed) answer one reply; everything commits together."""
+    """Record, forward and (when allowed) respond to one reply, all in one transaction."""
     delivery = address.delivery
     original = delivery.message
     parsed = reading.parse(raw)

@@ -151,7 +151,7 @@ def _attempt_figures(report: RiskReport, attempts: QuerySet[DeliveryAttempt]) ->
 
 
 def render_html(report: RiskReport) -> str:
-    # Django templates look up "items" as a key first, which a Counter answers with 0; pass lists instead.
+    # Django templates look up "items" as a key first, and a Counter returns 0 for it; pass lists instead.
     tables = {name: sorted(getattr(report, name).items())
               for name in ("tls_versions", "authentication", "insecure", "portal", "replies", "consents")}
     return render_to_string("reports/risk.html", {"report": report, "tables": tables, "charts": _charts(report)})
