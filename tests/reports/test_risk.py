@@ -133,3 +133,13 @@ def test_plain_replies_counted() -> None:
 
     assert report.replies == {"over TLS, quoting the original": 2, "without TLS, not quoting the original": 1,
                               "automatic responses sent": 1, "patients switched to escrow": 0}
+
+
+def test_consented_plain_delivery_counted_apart() -> None:
+    plain = seed_delivery(at(2026, 1, 20), Delivery.Status.DELIVERED)
+    Delivery.objects.filter(pk=plain.pk).update(policy="plain-consented")
+
+    report = risk.compute(START, END)
+
+    assert report.plain_with_consent == 1
+    assert report.plain_with_phi == 0

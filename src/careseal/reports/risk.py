@@ -49,6 +49,7 @@ class RiskReport:
     insecure: Counter[str] = field(default_factory=Counter)
     bounced_insecure: int = 0
     plain_with_phi: int = 0
+    plain_with_consent: int = 0
     escrows_created: int = 0
     escrows_opened: int = 0
     median_hours_to_first_read: float | None = None
@@ -137,7 +138,10 @@ def _attempt_figures(report: RiskReport, attempts: QuerySet[DeliveryAttempt]) ->
     for attempt in attempts.select_related("delivery__message"):
         if attempt.outcome == DeliveryAttempt.Outcome.DELIVERED:
             if not attempt.tls_version and attempt.delivery.message.kind not in without_phi:
-                report.plain_with_phi += 1
+                if attempt.delivery.policy == "plain-consented":
+                    report.plain_with_consent += 1
+                else:
+                    report.plain_with_phi += 1
             report.tls_versions[attempt.tls_version or "none (plain)"] += 1
             if attempt.cert_verified:
                 report.authentication["certificate verified for the next hop"] += 1
@@ -178,6 +182,7 @@ def render_csv(report: RiskReport) -> str:
     for section, metric, value in (
             ("delivery", "bounced for lack of secure transport", report.bounced_insecure),
             ("delivery", "messages with PHI delivered without encryption", report.plain_with_phi),
+            ("delivery", "messages delivered without encryption under consent", report.plain_with_consent),
             ("escrow", "escrowed messages", report.escrows_created),
             ("escrow", "escrowed messages opened", report.escrows_opened),
             ("escrow", "median hours to first read", report.median_hours_to_first_read),
