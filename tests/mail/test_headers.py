@@ -1,4 +1,7 @@
-from careseal.mail.addresses import address_hash, domain_of, header_addresses
+import pytest
+
+from careseal.mail.addresses import address_hash, domain_of
+from careseal.mail.fields import HeaderError, author_addresses
 from careseal.mail.headers import add_submission_headers, header_names, remove_fields, split_message
 
 RECEIVED = "Received: from client ([127.0.0.1])\r\n\tby gateway.test (CareSeal) with ESMTPSA id q1"
@@ -56,11 +59,12 @@ def test_address_hash_is_keyed_and_case_blind() -> None:
     assert "@" not in address_hash("pat@patient.test", b"k1")
 
 
-def test_header_addresses_reads_every_field() -> None:
+def test_author_addresses_reads_address_list() -> None:
     headers = b'From: "Rivera, Dr." <rivera@clinic.test>, nurse@clinic.test\r\n'
 
-    assert header_addresses(headers, "From") == ["rivera@clinic.test", "nurse@clinic.test"]
+    assert author_addresses(headers) == {"from": ["rivera@clinic.test", "nurse@clinic.test"]}
 
 
-def test_header_addresses_unparsable_is_none() -> None:
-    assert header_addresses(b"From: not an address\r\n", "From") is None
+def test_author_addresses_unparsable_rejected() -> None:
+    with pytest.raises(HeaderError):
+        author_addresses(b"From: not an address\r\n")

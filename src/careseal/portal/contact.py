@@ -19,11 +19,9 @@ from django.views.decorators.http import require_http_methods, require_POST
 from careseal.audit import trail as audit
 from careseal.escrow.notices import format_address
 from careseal.mail.headers import make_message_id
-from careseal.mail.reading import safe_filename
 from careseal.portal import identity
 from careseal.portal.forms import AddressForm, MultipleFileField, ReplyForm
-from careseal.queue import store
-from careseal.queue.models import Message
+from careseal.portal.reply import attach_uploads, queue_to_clinic
 from careseal.queue.vault import loggable
 
 log = logging.getLogger("careseal.portal")
@@ -67,11 +65,7 @@ def contact(request: HttpRequest) -> HttpResponse:
     content, message_id = build_contact_message(
         patient=address, to=to, subject=form.cleaned_data["subject"], body=form.cleaned_data["body"],
         files=form.cleaned_data["attachments"])
-    queued = store.accept(store.Submission(
-        content=content, envelope_sender=settings.CARESEAL.practice.notices_from, recipients=[to],
-        message_id=message_id, kind=Message.Kind.PORTAL, policy="verified-tls",
-        policy_reasons=("secure contact message to the practice: verified TLS only",),
-        body_8bit=not content.isascii(), smtputf8=not to.isascii()))
+    queued = queue_to_clinic(content, message_id, to, "secure contact message to the practice: verified TLS only")
     audit.record("portal.contact_sent", actor=identity.patient_actor(address), data={"queue_id": queued.id})
     log.info("contact message queued address=%s queue_id=%s", loggable(address), queued.id)
     return HttpResponseRedirect(reverse("portal:contact") + "?sent=1")
@@ -102,9 +96,5 @@ def build_contact_message(*, patient: str, to: str, subject: str, body: str, fil
     message["Message-ID"] = message_id
     message["X-CareSeal-Origin"] = "secure contact page"
     message.set_content(body)
-    for upload in files:
-        maintype, _, subtype = (upload.content_type or "application/octet-stream").lower().partition("/")
-        if not subtype or maintype in ("multipart", "message"):
-            maintype, subtype = "application", "octet-stream"
-        message.add_attachment(upload.read(), maintype=maintype, subtype=subtype, filename=safe_filename(upload.name))
+    attach_uploads(message, files)
     return message.as_bytes(), message_id

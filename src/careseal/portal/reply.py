@@ -12,6 +12,9 @@ from django.conf import settings
 from careseal.escrow.notices import format_address
 from careseal.mail.headers import make_message_id
 from careseal.mail.reading import ReadableMessage, safe_filename
+from careseal.policy.decision import VERIFIED_TLS
+from careseal.queue import store
+from careseal.queue.models import Message
 
 
 def build_reply(*, patient: str, to: str, original: ReadableMessage, body: str,
@@ -37,11 +40,23 @@ def build_reply(*, patient: str, to: str, original: ReadableMessage, body: str,
         message["References"] = " ".join(filter(None, [original.references, original.message_id]))
     message["X-CareSeal-Origin"] = "patient portal reply"
     message.set_content(body)
+    attach_uploads(message, files)
+    return message.as_bytes(), message_id
+
+
+def attach_uploads(message: EmailMessage, files: list[Any]) -> None:
+    """Attach uploaded files under safe names; container types become application/octet-stream."""
     for upload in files:
-        content_type = (upload.content_type or "application/octet-stream").lower()
-        maintype, _, subtype = content_type.partition("/")
-        if not maintype or not subtype or maintype == "multipart" or maintype == "message":
+        maintype, _, subtype = (upload.content_type or "application/octet-stream").lower().partition("/")
+        if not maintype or not subtype or maintype in ("multipart", "message"):
             maintype, subtype = "application", "octet-stream"
         message.add_attachment(upload.read(), maintype=maintype, subtype=subtype,
                                filename=safe_filename(upload.name))
-    return message.as_bytes(), message_id
+
+
+def queue_to_clinic(content: bytes, message_id: str, recipient: str, reason: str) -> Message:
+    """Queue a message from the portal to the practice; it may hold PHI, so it goes by verified TLS only."""
+    return store.accept(store.Submission(
+        content=content, envelope_sender=settings.CARESEAL.practice.notices_from, recipients=[recipient],
+        message_id=message_id, kind=Message.Kind.PORTAL, policy=VERIFIED_TLS, policy_reasons=(reason,),
+        body_8bit=not content.isascii(), smtputf8=not recipient.isascii()))

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 
-from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -19,7 +18,7 @@ from careseal.audit import trail as audit
 from careseal.mail import reading
 from careseal.portal import identity
 from careseal.portal.forms import ReplyForm
-from careseal.portal.reply import build_reply
+from careseal.portal.reply import build_reply, queue_to_clinic
 from careseal.portal.views import verified
 from careseal.queue import store
 from careseal.queue.models import Delivery, Message
@@ -69,11 +68,8 @@ def secure_reply(request: HttpRequest, delivery_id: int) -> HttpResponse:
                                            references="")
     content, message_id = build_reply(patient=delivery.recipient, to=message.envelope_sender, original=original,
                                       body=form.cleaned_data["body"], files=form.cleaned_data["attachments"])
-    queued = store.accept(store.Submission(
-        content=content, envelope_sender=settings.CARESEAL.practice.notices_from, recipients=[message.envelope_sender],
-        message_id=message_id, kind=Message.Kind.PORTAL, policy="verified-tls",
-        policy_reasons=("portal reply to the clinic: verified TLS only",),
-        body_8bit=not content.isascii(), smtputf8=not message.envelope_sender.isascii()))
+    queued = queue_to_clinic(content, message_id, message.envelope_sender,
+                             "portal reply to the clinic: verified TLS only")
     audit.record("portal.reply_sent", actor=identity.patient_actor(delivery.recipient),
                  subject={"queue_id": message.id, "delivery_id": delivery.pk}, data={"reply_queue_id": queued.id})
     log.info("secure reply queued delivery=%s queue_id=%s", delivery.pk, queued.id)

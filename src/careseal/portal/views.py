@@ -43,9 +43,8 @@ from careseal.mail.sanitize import clean_html
 from careseal.portal import identity
 from careseal.portal.forms import AccessCodeForm, AddressForm, CodeForm, ReplyForm
 from careseal.portal.models import LanguagePreference
-from careseal.portal.reply import build_reply
+from careseal.portal.reply import build_reply, queue_to_clinic
 from careseal.queue import store
-from careseal.queue.models import Message
 from careseal.queue.vault import hash_access_code, loggable
 
 log = logging.getLogger("careseal.portal")
@@ -369,11 +368,7 @@ def reply(request: HttpRequest, escrow_id: str) -> HttpResponse:
     clinician = escrow.message.envelope_sender
     content, message_id = build_reply(patient=escrow.recipient, to=clinician, original=original,
                                       body=form.cleaned_data["body"], files=form.cleaned_data["attachments"])
-    queued = store.accept(store.Submission(
-        content=content, envelope_sender=settings.CARESEAL.practice.notices_from, recipients=[clinician],
-        message_id=message_id, kind=Message.Kind.PORTAL, policy="verified-tls",
-        policy_reasons=("portal reply to the clinic: verified TLS only",),
-        body_8bit=not content.isascii(), smtputf8=not clinician.isascii()))
+    queued = queue_to_clinic(content, message_id, clinician, "portal reply to the clinic: verified TLS only")
     audit.record("portal.reply_sent", actor=identity.patient_actor(escrow.recipient),
                  subject={"queue_id": escrow.message_id, "escrow_id": escrow.id}, data={"reply_queue_id": queued.id})
     log.info("portal reply queued escrow=%s queue_id=%s", escrow.id, queued.id)
