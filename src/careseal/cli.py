@@ -15,7 +15,7 @@ from careseal import config as careseal_config
 
 
 class CommandError(Exception):
-    """Invalid input to a command; the message says what to fix."""
+    """Invalid input to a command. The message names what to fix."""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -89,7 +89,7 @@ def _parser() -> argparse.ArgumentParser:
     escrow_commands = escrow.add_subparsers(dest="escrow_command", required=True, metavar="SUBCOMMAND")
     escrow_list = escrow_commands.add_parser("list", help="list escrowed messages")
     escrow_list.add_argument("--json", action="store_true", help="print JSON")
-    recall = escrow_commands.add_parser("recall", help="withdraw an escrowed message so the portal refuses it")
+    recall = escrow_commands.add_parser("recall", help="withdraw an escrowed message so the portal no longer shows it")
     recall.add_argument("queue_id", help="queue id of the message")
     recall.add_argument("--recipient", help="only this recipient (default: every recipient)")
     extend = escrow_commands.add_parser("extend", help="move an escrowed message's expiry later")

@@ -477,7 +477,7 @@ def _replies(table: dict[str, Any]) -> RepliesConfig:
 
 def _audit(table: dict[str, Any]) -> AuditConfig:
     _reject_unknown(table, "audit", {"retention"})
-    # HIPAA asks for six years of documentation (45 CFR 164.316(b)(2)).
+    # HIPAA requires six years of documentation retention (45 CFR 164.316(b)(2)).
     retention = _duration(table.get("retention", "6y"), "audit.retention", minimum=365 * 86400)
     return AuditConfig(retention=retention)
 

@@ -128,7 +128,7 @@ notice = true
 # After a patient replies by plain email, send all later mail to them by escrow.
 switch_to_escrow = false
 # Forward only the new text of a reply, without the quoted original or the
-# attached reply; the banner still says whether the reply quoted it.
+# attached reply; the banner still states whether the reply quoted it.
 strip_quoted = false
 # At most one automatic response per patient address in this period.
 autoresponse_interval = "7d"
@@ -183,7 +183,7 @@ def write_files(options: InitOptions) -> Path:
     directory = options.directory.resolve()
     config_path = directory / "careseal.toml"
     if config_path.exists():
-        raise FileExistsError(f"{config_path} already exists; this folder holds an instance")
+        raise FileExistsError(f"{config_path} already exists; choose an empty folder or keep that instance")
     directory.mkdir(parents=True, exist_ok=True, mode=0o700)
 
     keys_dir = directory / "keys"

@@ -1,4 +1,4 @@
-"""Audit events from real processes: concurrent appends keep one chain, and the trail holds no PHI."""
+"""Audit events from real processes: concurrent appends keep one chain, and the trail contains no PHI."""
 
 from __future__ import annotations
 

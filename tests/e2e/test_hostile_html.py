@@ -94,6 +94,6 @@ def test_hostile_html_inert(gateway_factory: object, ca: trustme.CA, case: objec
     assert leftovers == []
     assert off_loopback(requests) == []
     assert not [url for url in requests if "collector" in url]
-    # Each part is its own document: the middle part's text stands alone and
+    # Each part is its own document: the middle part's text is separate and
     # the dangling quote of the first part never swallows it into a URL.
     assert sorted(frame_texts) == sorted(["Hello", "HbA1c 7.9%, diagnosis E11.9", '">\n\nbye', "open also"])

@@ -1,4 +1,4 @@
-"""Plain replies come back through the inbound MX: forwarded with a banner, answered once, recorded."""
+"""Plain replies come back through the inbound MX: forwarded with a banner, auto-responded once, recorded."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Which envelope senders and ``From`` addresses a staff account may use."""
+"""Sender domains: the envelope senders and ``From`` addresses a staff account may use."""
 
 from __future__ import annotations
 

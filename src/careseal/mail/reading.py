@@ -2,8 +2,8 @@
 
 Every leaf part is classified on its own. Text parts are decoded with their
 declared charset, falling back to UTF-8 with replacement characters where
-the charset is unknown or the bytes are invalid; the fallback is recorded
-as a defect and the stored original is left as it was.
+the charset is unknown or the bytes are invalid. The fallback is recorded
+as a defect, and the stored original is left as it was.
 """
 
 from __future__ import annotations

@@ -22,8 +22,8 @@ def build_reply(*, patient: str, to: str, original: ReadableMessage, body: str,
     """Return the reply's bytes and Message-ID, threaded under the original (RFC 5322 section 3.6.4).
 
     The reply comes from the gateway's notice address with the patient in
-    Reply-To, so it passes the clinic's DMARC checks; a clinician's answer
-    to it goes back out through the gateway and its policy.
+    Reply-To, so it passes the clinic's DMARC checks. A clinician's reply to
+    it goes back out through the gateway and its policy.
     """
     config = settings.CARESEAL
     message = EmailMessage(policy=SMTP)

@@ -96,7 +96,7 @@ class NeedsAccessCode(Exception):
 
 
 def unavailable_page(request: HttpRequest, escrow: Escrow) -> HttpResponse:
-    """Return 410 Gone with a page that tells apart a recalled message and an expired one."""
+    """Return 410 Gone with a page that distinguishes a recalled message from an expired one."""
     recalled = escrow.status == Escrow.Status.RECALLED
     return render(request, "portal/unavailable.html", {"recalled": recalled}, status=410)
 
@@ -170,7 +170,7 @@ def pickup_link(request: HttpRequest, token: str) -> HttpResponse:
 
     Opening the link only records which message it was for. It sends no
     code and uses nothing up, so a mail scanner that fetches it first does
-    no harm. The patient then asks for a code on the next page.
+    no harm. The patient then requests a code on the next page.
     """
     escrow = Escrow.objects.filter(token_hash=token_hash(token)).first()
     if escrow is None:

@@ -97,8 +97,8 @@ def _audit_attempt(delivery: Delivery, attempt: DeliveryAttempt) -> None:
 
 
 def _wants_dsn(message: Message) -> bool:
-    # NOTE: a failed pickup notice or code mail produces no DSN because its
-    # envelope sender is the gateway's own notice address; staff see the
+    # NOTE: a failed pickup notice or code mail produces no DSN, because its
+    # envelope sender is the gateway's own notice address. Staff see the
     # failure in the queue instead.
     return bool(message.envelope_sender) and message.kind not in (Message.Kind.NOTICE, Message.Kind.CODE)
 

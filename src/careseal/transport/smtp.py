@@ -2,7 +2,7 @@
 
 Under the verified-TLS policy nothing is sent before a TLS 1.2+ handshake
 whose certificate verified for the next hop's name. A hop without STARTTLS,
-one that answers STARTTLS with an error (a downgrade attack looks exactly
+one that replies to STARTTLS with an error (a downgrade attack looks exactly
 like that), or one with a bad certificate is skipped with its reason. There
 is no plaintext fallback.
 """

@@ -63,7 +63,7 @@ def load(directory: Path) -> KeyRing:
         except ValueError:
             raise KeyRingError(f"key file is not valid base64: {path}") from None
         if len(key) != KEY_BYTES:
-            raise KeyRingError(f"key file holds {len(key)} bytes, expected {KEY_BYTES}: {path}")
+            raise KeyRingError(f"key file contains {len(key)} bytes, expected {KEY_BYTES}: {path}")
         keys[key_id] = key
 
     active_path = directory / "active"
