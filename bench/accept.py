@@ -14,12 +14,18 @@ Modes:
   sender domains pointing at a loopback TLS sink (bench.sink, in its own
   process), so the worker delivers while accepts go on.
 
+``--storage s3`` keeps sealed content in a bucket of OpenStack Swift's S3
+API, started on loopback over HTTPS (tests.support.s3), instead of local
+files.
+
 Run from the repository root::
 
     .venv/bin/python -m bench.accept --mode isolated
+    .venv/bin/python -m bench.accept --mode isolated --storage s3
     CARESEAL_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/postgres .venv/bin/python -m bench.accept
 
-Writes bench/results/accept-DATABASE-MODE.json and prints a table.
+Writes bench/results/accept-DATABASE-MODE.json (accept-DATABASE-s3-MODE.json
+with S3 storage) and prints a table.
 """
 
 from __future__ import annotations
@@ -32,6 +38,9 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+import trustme
+from tests.support.s3 import SwiftS3, configure_gateway
 
 from bench.support import (
     KIB,
@@ -66,6 +75,8 @@ def main() -> int:
     parser.add_argument("--database-url", default=os.environ.get("CARESEAL_DATABASE_URL", ""),
                         help="PostgreSQL server URL; each run creates and drops a database on it "
                              "(default: $CARESEAL_DATABASE_URL, else SQLite)")
+    parser.add_argument("--storage", choices=("file", "s3"), default="file",
+                        help="file: local files (default); s3: a Swift S3 bucket on loopback")
     parser.add_argument("--scale", type=float, default=1.0,
                         help="multiply every cell's message count by this factor (default 1: 400 of 4 KB, 80 of 1 MB)")
     parser.add_argument("--sizes", default="4096,1048576",
@@ -90,12 +101,12 @@ def main() -> int:
     if not cells:
         parser.error(f"no cell matches --sizes {args.sizes} and --connections {args.connections}; "
                      f"cells are {[(size, connections) for size, connections, _ in DEFAULT_CELLS]}")
-    name = f"accept-{database}-{args.mode}"
+    name = f"accept-{database}-{args.mode}" if args.storage == "file" else f"accept-{database}-s3-{args.mode}"
     started = time.monotonic()
     print(f"{name}: working in {workdir}", flush=True)
     try:
         results = run(workdir, database_url=args.database_url, mode=args.mode, cells=cells,
-                      time_cap=args.cell_time_cap)
+                      time_cap=args.cell_time_cap, storage=args.storage)
     finally:
         if not args.keep:
             shutil.rmtree(workdir, ignore_errors=True)
@@ -104,6 +115,7 @@ def main() -> int:
         "benchmark": "accept",
         "database": database,
         "mode": args.mode,
+        "storage": args.storage,
         "finished_at": now_utc(),
         "wall_seconds": round(time.monotonic() - started, 1),
         "machine": results.pop("machine"),
@@ -116,14 +128,19 @@ def main() -> int:
 
 
 def run(workdir: Path, *, database_url: str, mode: str, cells: list[tuple[int, int, int]],
-        time_cap: float) -> dict[str, Any]:
+        time_cap: float, storage: str = "file") -> dict[str, Any]:
     machine = machine_facts(workdir)
     ca = BenchCA(workdir / "ca")
+    swift = SwiftS3(workdir / "swift", trustme.CA()) if storage == "s3" else None
     with database_env(database_url), SinkProcess(ca, workdir / "sink.log") as sink:
         gateway = BenchGateway(workdir / "gateway")
         try:
             gateway.init()
             gateway.configure_for_bench(sink.port, ca.cert_path)
+            if swift is not None:
+                swift.start()
+                swift.create_bucket("careseal-bench")
+                configure_gateway(gateway, swift, "careseal-bench")
             if mode == "isolated":
                 gateway.start_submission_only()
             else:
@@ -132,6 +149,8 @@ def run(workdir: Path, *, database_url: str, mode: str, cells: list[tuple[int, i
                         for size, connections, count in cells]
         finally:
             gateway.shut_down()
+            if swift is not None:
+                swift.stop()
     return {"machine": machine, "cells": measured}
 
 

@@ -1,9 +1,15 @@
 from __future__ import annotations
 
+import secrets
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 import trustme
+
+from careseal.config import S3Config
+from tests.support.s3 import ACCESS_KEY_ID, SECRET_ACCESS_KEY, SwiftS3
+from tests.support.s3 import available as swift_unavailable
 
 CASES = Path(__file__).resolve().parent / "cases"
 
@@ -28,3 +34,32 @@ def case() -> object:
         return (CASES / name).read_bytes()
 
     return read
+
+
+@pytest.fixture(scope="session")
+def swift(ca: trustme.CA, tmp_path_factory: pytest.TempPathFactory) -> Iterator[SwiftS3]:
+    """Swift's S3 API on loopback, shared by the session; each test makes its own bucket."""
+    reason = swift_unavailable()
+    if reason:
+        pytest.fail(f"the S3 tests need OpenStack Swift: {reason}")
+    server = SwiftS3(tmp_path_factory.mktemp("swift"), ca)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def bucket(swift: SwiftS3) -> str:
+    name = f"careseal-{secrets.token_hex(6)}"
+    swift.create_bucket(name)
+    return name
+
+
+@pytest.fixture
+def s3_config(swift: SwiftS3, bucket: str) -> S3Config:
+    """Storage settings for *bucket* under the key prefix ``sealed``, as `careseal` would load them."""
+    return S3Config(
+        bucket=bucket, prefix="sealed", endpoint_url=swift.endpoint_url, region="us-east-1",
+        access_key_id=ACCESS_KEY_ID, secret_access_key=SECRET_ACCESS_KEY, ca_file=swift.ca_file,
+        addressing_style="path",
+    )

@@ -195,3 +195,84 @@ def test_load_non_utf8_file(tmp_path: Path) -> None:
         config.load(path)
 
     assert raised.value.key == "config"
+
+
+def test_load_s3_storage(tmp_path: Path, no_overrides: None) -> None:
+    (tmp_path / "s3.secret").write_text("the-secret\n")
+    (tmp_path / "ca.pem").write_text("a CA file\n")
+    path = write(tmp_path, MINIMAL + (
+        '[storage]\nurl = "s3://clinic-blobs/careseal/sealed/"\nendpoint_url = "https://s3.clinic.test:9000"\n'
+        'region = "eu-west-1"\naccess_key_id = "AKIDEXAMPLE"\nsecret_access_key_file = "s3.secret"\n'
+        'ca_file = "ca.pem"\naddressing_style = "path"\n'
+    ))
+
+    storage = config.load(path).storage
+
+    assert storage.path is None
+    assert storage.s3 == config.S3Config(
+        bucket="clinic-blobs", prefix="careseal/sealed", endpoint_url="https://s3.clinic.test:9000",
+        region="eu-west-1", access_key_id="AKIDEXAMPLE", secret_access_key="the-secret",
+        ca_file=tmp_path.resolve() / "ca.pem", addressing_style="path")
+    assert "the-secret" not in repr(storage)
+
+
+def test_s3_storage_without_credentials_leaves_them_to_boto3(tmp_path: Path, no_overrides: None) -> None:
+    storage = config.load(write(tmp_path, MINIMAL + '[storage]\nurl = "s3://clinic-blobs"\n')).storage
+
+    assert storage.s3 is not None
+    assert (storage.s3.prefix, storage.s3.access_key_id, storage.s3.endpoint_url) == ("", "", "")
+
+
+def test_environment_switches_storage_to_s3(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CARESEAL_STORAGE_URL", "s3://from-env/blobs")
+    path = write(tmp_path, MINIMAL + '[storage]\nurl = "file:blobs"\nmin_free_mb = 100\n')
+
+    storage = config.load(path).storage
+
+    assert storage.s3 is not None
+    assert (storage.s3.bucket, storage.s3.prefix) == ("from-env", "blobs")
+
+
+S3_INVALID = [
+    pytest.param('url = "s3://Clinic_Blobs"', "storage.url", "invalid bucket name", id="bucket-uppercase"),
+    pytest.param('url = "s3://ab"', "storage.url", "invalid bucket name", id="bucket-too-short"),
+    pytest.param('url = "s3://clinic..blobs"', "storage.url", "invalid bucket name", id="bucket-double-dot"),
+    pytest.param('url = "s3://key:secret@clinic-blobs"', "storage.url", "access_key_id", id="credentials-in-url"),
+    pytest.param('url = "s3://clinic-blobs/a/../b"', "storage.url", "invalid key prefix", id="prefix-dot-dot"),
+    pytest.param('url = "s3://clinic-blobs/a b"', "storage.url", "invalid key prefix", id="prefix-space"),
+    pytest.param('url = "s3://clinic-blobs?region=x"', "storage.url", "expected s3://bucket", id="query"),
+    pytest.param('url = "gs://clinic-blobs"', "storage.url", "unsupported scheme", id="other-scheme"),
+    pytest.param('url = "s3://clinic-blobs"\nendpoint_url = "s3.clinic.test"', "storage.endpoint_url",
+                 "expected https://host", id="endpoint-without-scheme"),
+    pytest.param('url = "s3://clinic-blobs"\nendpoint_url = "https://s3.clinic.test/bucket"',
+                 "storage.endpoint_url", "expected https://host", id="endpoint-with-path"),
+    pytest.param('url = "s3://clinic-blobs"\naccess_key_id = "AKID"', "storage.secret_access_key_file",
+                 "set both", id="key-without-secret"),
+    pytest.param('url = "s3://clinic-blobs"\naccess_key_id = "AKID"\nsecret_access_key_file = "absent"',
+                 "storage.secret_access_key_file", "cannot read", id="secret-file-missing"),
+    pytest.param('url = "s3://clinic-blobs"\nca_file = "absent.pem"', "storage.ca_file", "file not found",
+                 id="ca-file-missing"),
+    pytest.param('url = "s3://clinic-blobs"\naddressing_style = "dns"', "storage.addressing_style",
+                 "expected auto, path or virtual", id="addressing-style"),
+    pytest.param('url = "file:blobs"\nendpoint_url = "https://s3.clinic.test"', "storage.endpoint_url",
+                 "s3:// storage only", id="s3-key-with-file-storage"),
+    pytest.param('url = "s3://clinic-blobs"\nbucket = "x"', "storage.bucket", "unknown key", id="unknown-key"),
+]
+
+
+@pytest.mark.parametrize(("table", "key", "problem"), S3_INVALID)
+def test_load_invalid_s3_storage(tmp_path: Path, no_overrides: None, table: str, key: str, problem: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        config.load(write(tmp_path, MINIMAL + f"[storage]\n{table}\n"))
+
+    assert raised.value.key == key
+    assert problem in raised.value.problem
+
+
+def test_empty_s3_secret_file_is_refused(tmp_path: Path, no_overrides: None) -> None:
+    (tmp_path / "s3.secret").write_text("\n")
+    path = write(tmp_path, MINIMAL + (
+        '[storage]\nurl = "s3://clinic-blobs"\naccess_key_id = "AKID"\nsecret_access_key_file = "s3.secret"\n'))
+
+    with pytest.raises(ConfigError, match="is empty"):
+        config.load(path)

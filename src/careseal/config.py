@@ -70,10 +70,29 @@ class DatabaseConfig:
 
 
 @dataclass(frozen=True)
+class S3Config:
+    """Location and credentials of the S3-compatible bucket for sealed blobs.
+
+    Empty credentials and endpoint fall back to boto3's own sources (the
+    AWS_* environment variables, ~/.aws, an instance role), as in other S3 tools.
+    """
+
+    bucket: str
+    prefix: str
+    endpoint_url: str
+    region: str
+    access_key_id: str
+    secret_access_key: str = field(repr=False)
+    ca_file: Path | None
+    addressing_style: str
+
+
+@dataclass(frozen=True)
 class StorageConfig:
     url: str
-    path: Path
+    path: Path | None  # the folder of file: storage, None for s3://
     min_free_bytes: int
+    s3: S3Config | None = None
 
 
 @dataclass(frozen=True)
@@ -313,20 +332,83 @@ def parse_database_url(url: str, base: Path) -> DatabaseConfig:
     raise ConfigError("database.url", f"unsupported scheme {parts.scheme!r}: use sqlite:// or postgresql://")
 
 
+# Bucket names as S3 accepts them today: 3 to 63 lowercase letters, digits,
+# dots and hyphens, starting and ending with a letter or digit.
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_PREFIX = re.compile(r"^[A-Za-z0-9._/-]{1,512}$")
+_S3_KEYS = {"endpoint_url", "region", "access_key_id", "secret_access_key_file", "ca_file", "addressing_style"}
+
+
 def _storage(table: dict[str, Any], base: Path) -> StorageConfig:
-    _reject_unknown(table, "storage", {"url", "min_free_mb"})
+    _reject_unknown(table, "storage", {"url", "min_free_mb"} | _S3_KEYS)
     url = os.environ.get("CARESEAL_STORAGE_URL") or _get(
         table, "url", str, default="file:blobs", key="storage.url")
-    parts = urlsplit(url)
-    if parts.scheme != "file":
-        raise ConfigError("storage.url", f"unsupported scheme {parts.scheme!r}: this version supports file: URLs only")
-    if not parts.path or parts.netloc:
-        raise ConfigError("storage.url", f"expected file:///absolute/path or file:relative/path, got {url!r}")
-    raw_path = parts.path
     min_free = _get(table, "min_free_mb", int, default=100, key="storage.min_free_mb")
     if min_free < 0:
         raise ConfigError("storage.min_free_mb", "must be 0 or more")
-    return StorageConfig(url=url, path=_path(base, raw_path), min_free_bytes=min_free * 1024 * 1024)
+    parts = urlsplit(url)
+    if parts.scheme == "s3":
+        return StorageConfig(url=url, path=None, min_free_bytes=0, s3=_s3(table, base, url))
+    if parts.scheme != "file":
+        raise ConfigError("storage.url", f"unsupported scheme {parts.scheme!r}: use file: or s3://")
+    if not parts.path or parts.netloc:
+        raise ConfigError("storage.url", f"expected file:///absolute/path or file:relative/path, got {url!r}")
+    stray = sorted(_S3_KEYS & table.keys())
+    if stray:
+        raise ConfigError(f"storage.{stray[0]}", "applies to s3:// storage only")
+    return StorageConfig(url=url, path=_path(base, parts.path), min_free_bytes=min_free * 1024 * 1024)
+
+
+def _s3(table: dict[str, Any], base: Path, url: str) -> S3Config:
+    parts = urlsplit(url)
+    if parts.query or parts.fragment or "@" in parts.netloc:
+        raise ConfigError("storage.url", "expected s3://bucket or s3://bucket/prefix; "
+                                         "set credentials with access_key_id and secret_access_key_file")
+    bucket = parts.netloc
+    if not _BUCKET.match(bucket) or ".." in bucket:
+        raise ConfigError("storage.url", f"invalid bucket name {bucket!r}: use 3 to 63 lowercase letters, "
+                                         "digits, dots and hyphens")
+    prefix = parts.path.strip("/")
+    if prefix and (not _PREFIX.match(prefix) or any(part in ("", ".", "..") for part in prefix.split("/"))):
+        raise ConfigError("storage.url", f"invalid key prefix {parts.path!r}: use letters, digits, "
+                                         "'.', '_', '-' and '/' between names")
+
+    endpoint_url = _get(table, "endpoint_url", str, default="", key="storage.endpoint_url")
+    if endpoint_url:
+        endpoint = urlsplit(endpoint_url)
+        if endpoint.scheme not in ("http", "https") or not endpoint.hostname or endpoint.path.strip("/"):
+            raise ConfigError("storage.endpoint_url", f"expected https://host[:port], got {endpoint_url!r}")
+
+    region = _get(table, "region", str, default="", key="storage.region")
+    access_key_id = _get(table, "access_key_id", str, default="", key="storage.access_key_id")
+    secret_file_raw = _get(table, "secret_access_key_file", str, default="", key="storage.secret_access_key_file")
+    secret = ""
+    if bool(access_key_id) != bool(secret_file_raw):
+        raise ConfigError("storage.secret_access_key_file" if access_key_id else "storage.access_key_id",
+                          "set both access_key_id and secret_access_key_file, or neither")
+    if secret_file_raw:
+        secret_file = _path(base, secret_file_raw)
+        try:
+            secret = secret_file.read_text(encoding="utf-8").strip()
+        except (OSError, UnicodeDecodeError) as error:
+            reason = error.strerror if isinstance(error, OSError) else "not UTF-8 text"
+            raise ConfigError("storage.secret_access_key_file", f"cannot read {secret_file}: {reason}") from None
+        if not secret:
+            raise ConfigError("storage.secret_access_key_file", f"{secret_file} is empty")
+
+    ca_file_raw = _get(table, "ca_file", str, default="", key="storage.ca_file")
+    ca_file = _path(base, ca_file_raw) if ca_file_raw else None
+    if ca_file is not None and not ca_file.is_file():
+        raise ConfigError("storage.ca_file", f"file not found: {ca_file}")
+
+    addressing_style = _get(table, "addressing_style", str, default="auto", key="storage.addressing_style")
+    if addressing_style not in ("auto", "path", "virtual"):
+        raise ConfigError("storage.addressing_style", f"expected auto, path or virtual, got {addressing_style!r}")
+    return S3Config(
+        bucket=bucket, prefix=prefix, endpoint_url=endpoint_url, region=region,
+        access_key_id=access_key_id, secret_access_key=secret, ca_file=ca_file,
+        addressing_style=addressing_style,
+    )
 
 
 def _submission(table: dict[str, Any], base: Path) -> SubmissionConfig:

@@ -32,10 +32,21 @@ public_url = "{public_url}"
 url = "{database_url}"
 
 [storage]
-# Sealed (encrypted) message content. file:relative/path or file:///absolute/path
+# Sealed (encrypted) message content. file:relative/path, file:///absolute/path
+# or s3://bucket/prefix for an S3-compatible bucket, created beforehand.
 url = "file:blobs"
-# Refuse new mail with a 452 reply when less than this much disk space is free.
+# file: only. Refuse new mail with a 452 reply when less than this much disk
+# space is free.
 min_free_mb = 100
+# s3:// only. Leave endpoint_url empty for AWS, and access_key_id empty to
+# take credentials from the AWS_* environment variables, ~/.aws or an
+# instance role. The secret stays in a file of its own (mode 0600).
+# endpoint_url = "https://s3.clinic.example:9000"
+# region = "us-east-1"
+# access_key_id = ""
+# secret_access_key_file = "/etc/careseal/s3.secret"
+# ca_file = ""               # a private CA for the endpoint's certificate
+# addressing_style = "auto"  # auto, path or virtual
 
 [keys]
 # Key-encryption keys. Keep this folder out of database backups, and back it

@@ -11,7 +11,7 @@ from django.conf import settings
 
 from careseal.mail.addresses import address_hash
 from careseal.vault import keyring
-from careseal.vault.blobstore import LocalBlobStore, StorageError
+from careseal.vault.blobstore import BlobStore, LocalBlobStore, StorageError
 
 
 @cache
@@ -20,9 +20,14 @@ def key_ring() -> keyring.KeyRing:
 
 
 @cache
-def blob_store() -> LocalBlobStore:
-    """Return the blob store, creating its folder; raise StorageError if that fails."""
+def blob_store() -> BlobStore:
+    """Return the configured blob store, creating a local one's folder; raise StorageError if that fails."""
     storage = settings.CARESEAL.storage
+    if storage.s3 is not None:
+        from careseal.vault.s3 import S3BlobStore
+
+        return S3BlobStore(storage.s3)
+    assert storage.path is not None
     try:
         storage.path.mkdir(parents=True, exist_ok=True, mode=0o700)
     except OSError as error:
@@ -36,7 +41,7 @@ def check_storage() -> None:
     name = "probe-" + secrets.token_hex(8)
     store.put(name, b"probe")
     if store.get(name) != b"probe":
-        raise StorageError(f"probe blob read back differently from {store.root}")
+        raise StorageError(f"probe blob read back differently from {settings.CARESEAL.storage.url}")
     store.delete(name)
 
 

@@ -1,5 +1,9 @@
 """Blob storage for sealed message content.
 
+A store keeps opaque, already sealed blobs under names that are queue
+identifiers. :class:`LocalBlobStore` is the embedded default;
+:class:`careseal.vault.s3.S3BlobStore` keeps them in an S3-compatible bucket.
+
 :class:`LocalBlobStore` writes each blob to a temporary file, fsyncs it,
 renames it into place and fsyncs the folder, so a blob is either wholly
 present after a crash or absent; a reader never sees a partial file.
@@ -14,7 +18,7 @@ import shutil
 from pathlib import Path
 from typing import Protocol
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{7,127}$")
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_-]{7,127}$")
 
 
 class StorageFull(Exception):
@@ -87,7 +91,7 @@ class LocalBlobStore:
             raise StorageError(f"cannot remove blob {name}: {error.strerror}") from None
 
     def _path(self, name: str) -> Path:
-        if not _NAME.match(name):
+        if not NAME.match(name):
             raise StorageError(f"invalid blob name {name!r}")
         return self.root / name[:2] / name
 

@@ -1,0 +1,84 @@
+"""The escrow path with sealed content in an S3 bucket (Swift's S3 API on loopback)."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+
+import pytest
+from django.conf import settings
+from django.test import Client
+from pytest_django.fixtures import Settings
+
+from careseal.config import S3Config, StorageConfig
+from careseal.escrow import lifecycle
+from careseal.queue import store
+from careseal.queue.keys import rotate
+from careseal.queue.models import Message
+from careseal.queue.vault import blob_store, check_storage, key_ring
+from tests.portal.conftest import queue_and_escrow, sign_in
+from tests.support.s3 import SwiftS3
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def s3_storage(settings: Settings, s3_config: S3Config) -> Iterator[None]:
+    settings.CARESEAL = dataclasses.replace(settings.CARESEAL, storage=StorageConfig(
+        url=f"s3://{s3_config.bucket}/{s3_config.prefix}", path=None, min_free_bytes=0, s3=s3_config))
+    blob_store.cache_clear()
+    yield
+    blob_store.cache_clear()
+
+
+def submitted() -> Message:
+    return Message.objects.get(kind=Message.Kind.SUBMITTED)
+
+
+def test_escrowed_message_sealed_in_bucket(
+        swift: SwiftS3, bucket: str, client: Client, lab_message: bytes) -> None:
+    pickup = queue_and_escrow(lab_message)
+    sign_in(client, pickup)
+
+    page = client.get(f"/messages/{pickup.escrow_id}")
+    attachment = client.get(f"/messages/{pickup.escrow_id}/attachments/2")
+
+    queue_id = submitted().id
+    objects = swift.objects(bucket, prefix="sealed/")
+    assert f"sealed/{queue_id}" in objects
+    for blob in objects.values():
+        assert b"HbA1c" not in blob
+        assert b"Lab results" not in blob
+    assert list(settings.CARESEAL.data_dir.rglob(queue_id)) == []
+    assert page.status_code == 200
+    assert "Your HbA1c is 6.1%." in page.content.decode()
+    assert attachment.status_code == 200
+    assert b"".join(attachment.streaming_content) == b"%PDF-1.4\n"  # type: ignore[arg-type]
+
+
+def test_recall_deletes_object(swift: SwiftS3, bucket: str, lab_message: bytes) -> None:
+    queue_and_escrow(lab_message)
+    message = submitted()
+
+    lifecycle.recall(message.id)
+
+    assert f"sealed/{message.id}" not in swift.objects(bucket, prefix="sealed/")
+
+
+def test_key_rotation_keeps_objects(swift: SwiftS3, bucket: str, lab_message: bytes) -> None:
+    queue_and_escrow(lab_message)
+    before = swift.objects(bucket, prefix="sealed/")
+    old_id = submitted().key_id
+
+    rotate()
+    (settings.CARESEAL.keys_dir / f"{old_id}.key").unlink()
+    key_ring.cache_clear()
+
+    assert swift.objects(bucket, prefix="sealed/") == before
+    assert store.content(submitted()) == lab_message
+
+
+def test_storage_probe_cleans_up(swift: SwiftS3, bucket: str) -> None:
+    check_storage()
+
+    assert swift.objects(bucket) == {}
