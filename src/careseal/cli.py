@@ -131,6 +131,10 @@ def _parser() -> argparse.ArgumentParser:
     add.add_argument("--role", choices=("staff", "auditor", "administrator"), default="staff",
                      help="console role (default: staff)")
     add.set_defaults(handler=_staff_add)
+    reset = staff_commands.add_parser(
+        "reset-second-factor", help="remove an account's TOTP key, so its next sign-in enrolls a new one")
+    reset.add_argument("email", help="the account's address")
+    reset.set_defaults(handler=_staff_reset_second_factor)
     return parser
 
 
@@ -452,6 +456,25 @@ def _staff_add(args: argparse.Namespace) -> int:
     print(f"Created staff account {args.email} with the {args.role} role")
     if not args.password:
         print(f"  password (shown once): {password}")
+    return 0
+
+
+def _staff_reset_second_factor(args: argparse.Namespace) -> int:
+    _setup_django(args)
+    from django.contrib.auth import get_user_model
+
+    from careseal.audit import trail as audit
+    from careseal.console.models import StaffTOTP
+
+    user = get_user_model().objects.filter(username=args.email, is_staff=True).first()
+    if user is None:
+        raise CommandError(f"no staff account {args.email}")
+    removed, _ = StaffTOTP.objects.filter(user=user).delete()
+    audit.record("console.second_factor_reset", actor="operator", subject={"staff": user.pk})
+    if removed:
+        print(f"Removed the second factor of {args.email}; the next sign-in with the password enrolls a new one")
+    else:
+        print(f"{args.email} had no second factor; the next sign-in with the password enrolls one")
     return 0
 
 

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import pyotp
 import pytest
+from django.conf import settings
 from django.contrib.auth.models import Group, User
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
 from django.test import Client
 
+from careseal import cli
 from careseal.audit.models import AuditEvent
 from careseal.console import roles
 from careseal.console.models import StaffTOTP
@@ -183,3 +187,76 @@ def test_auditor_cannot_add_policy_rule(client: Client) -> None:
     sign_in(client, make_staff(roles.AUDITORS, "auditor@clinic.test"))
 
     assert client.get("/console/admin/careseal_rules/policyrule/add/").status_code == 403
+
+
+def test_totp_secret_sealed_in_database(client: Client) -> None:
+    user = make_staff(roles.STAFF)
+    sign_in(client, user)
+
+    totp = StaffTOTP.objects.get(user=user)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT sealed_secret FROM careseal_console_stafftotp WHERE user_id = %s", [user.pk])
+        (stored,) = cursor.fetchone()
+
+    assert stored.startswith("v1.")
+    assert totp.secret not in stored
+
+
+def test_moved_totp_row_cannot_sign_in(client: Client) -> None:
+    victim = make_staff(roles.STAFF, "victim@clinic.test")
+    sign_in(Client(), victim)
+    intruder = make_staff(roles.STAFF, "intruder@clinic.test")
+    sealed = StaffTOTP.objects.get(user=victim).sealed_secret
+    StaffTOTP.objects.create(user=intruder, sealed_secret=sealed, confirmed=True)
+
+    client.post("/console/sign-in", {"username": intruder.username, "password": PASSWORD})
+    page = client.get("/console/second-factor")
+    code = pyotp.TOTP(StaffTOTP.objects.get(user=victim).secret).now()
+    response = client.post("/console/second-factor", {"code": code})
+
+    assert page.status_code == 500
+    assert "Ask an administrator to reset it" in page.content.decode()
+    assert response.status_code == 500
+    assert client.get("/console/admin/").status_code == 302
+
+
+def test_plain_secrets_sealed_by_migration() -> None:
+    executor = MigrationExecutor(connection)
+    executor.migrate([("careseal_console", "0001_initial")])
+    old = executor.loader.project_state([("careseal_console", "0001_initial")]).apps
+    user = User.objects.create_user(username="old@clinic.test", password=PASSWORD, is_staff=True)
+    old.get_model("careseal_console", "StaffTOTP").objects.create(user_id=user.pk, secret="JBSWY3DPEHPK3PXP",
+                                                                  confirmed=True)
+
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes())
+
+    totp = StaffTOTP.objects.get(user=user)
+    assert totp.secret == "JBSWY3DPEHPK3PXP"
+    assert "JBSWY3DPEHPK3PXP" not in totp.sealed_secret
+
+
+def test_reset_second_factor_reenrolls(client: Client, monkeypatch: pytest.MonkeyPatch,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("CARESEAL_CONFIG", str(settings.CARESEAL.path))
+    user = make_staff(roles.STAFF)
+    sign_in(Client(), user)
+
+    status = cli.main(["staff", "reset-second-factor", user.username])
+    client.post("/console/sign-in", {"username": user.username, "password": PASSWORD})
+    page = client.get("/console/second-factor").content.decode()
+
+    assert status == 0
+    assert "enrolls a new one" in capsys.readouterr().out
+    assert "data-totp-secret" in page
+    assert AuditEvent.objects.filter(kind="console.second_factor_reset", subject={"staff": user.pk}).exists()
+
+
+def test_reset_second_factor_unknown_account(monkeypatch: pytest.MonkeyPatch,
+                                             capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("CARESEAL_CONFIG", str(settings.CARESEAL.path))
+
+    status = cli.main(["staff", "reset-second-factor", "nobody@clinic.test"])
+
+    assert status == 2
+    assert "no staff account nobody@clinic.test" in capsys.readouterr().err

@@ -22,6 +22,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from careseal.audit import trail as audit
 from careseal.console.models import StaffTOTP
 from careseal.portal import identity
+from careseal.vault.secretbox import SealError
 
 log = logging.getLogger("careseal.console")
 
@@ -71,17 +72,23 @@ def second_factor(request: HttpRequest) -> HttpResponse:
         return redirect("console:sign_in")
     totp, _ = StaffTOTP.objects.get_or_create(user=user, defaults={"secret": pyotp.random_base32()})
     form = CodeForm(request.POST or None)
+    try:
+        secret = totp.secret
+    except SealError:
+        log.error("console second factor cannot be opened user_id=%d: the instance secret changed or the row "
+                  "was altered; reset it with 'careseal staff reset-second-factor'", user.pk)
+        return render(request, "console/second_factor.html", {"form": form, "error": "unreadable"}, status=500)
     context = {"form": form, "enrolling": not totp.confirmed}
     if not totp.confirmed:
-        context["secret"] = totp.secret
-        context["uri"] = pyotp.TOTP(totp.secret).provisioning_uri(name=user.get_username(),
-                                                                   issuer_name=f"CareSeal {settings.CARESEAL.hostname}")
+        context["secret"] = secret
+        context["uri"] = pyotp.TOTP(secret).provisioning_uri(name=user.get_username(),
+                                                              issuer_name=f"CareSeal {settings.CARESEAL.hostname}")
     if request.method != "POST" or not form.is_valid():
         return render(request, "console/second_factor.html", context, status=400 if request.method == "POST" else 200)
     if identity.is_locked(_lock_key(user.get_username())):
         context["error"] = "locked"
         return render(request, "console/second_factor.html", context, status=429)
-    if not _accept_code(totp, form.cleaned_data["code"]):
+    if not _accept_code(totp, secret, form.cleaned_data["code"]):
         identity.record_failure(_lock_key(user.get_username()))
         audit.record("console.sign_in_failed", actor=f"staff:{user.pk}", data={"step": "totp"})
         context["error"] = "wrong"
@@ -95,10 +102,10 @@ def second_factor(request: HttpRequest) -> HttpResponse:
     return redirect("console_admin:index")
 
 
-def _accept_code(totp: StaffTOTP, code: str) -> bool:
+def _accept_code(totp: StaffTOTP, secret: str, code: str) -> bool:
     """Accept a code for the current or the neighbouring 30-second step, each step at most once."""
     cleaned = "".join(ch for ch in code if ch.isdigit())
-    generator = pyotp.TOTP(totp.secret)
+    generator = pyotp.TOTP(secret)
     now_step = int(time.time()) // generator.interval
     with transaction.atomic():
         locked = StaffTOTP.objects.select_for_update().get(pk=totp.pk)
