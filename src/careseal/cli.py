@@ -85,6 +85,14 @@ def _parser() -> argparse.ArgumentParser:
     rotate = keys_commands.add_parser("rotate", help="add a new key-encryption key and re-wrap every data key")
     rotate.set_defaults(handler=_keys_rotate)
 
+    storage = commands.add_parser("storage", help="move sealed content between storage back ends")
+    storage_commands = storage.add_subparsers(dest="storage_command", required=True, metavar="SUBCOMMAND")
+    copy = storage_commands.add_parser(
+        "copy", help="copy every blob still needed from the storage of another configuration file into this one's")
+    copy.add_argument("--from-config", type=Path, required=True, metavar="FILE",
+                      help="the configuration before the change; only its [storage] table is read")
+    copy.set_defaults(handler=_storage_copy)
+
     escrow = commands.add_parser("escrow", help="list, recall or extend escrowed messages")
     escrow_commands = escrow.add_subparsers(dest="escrow_command", required=True, metavar="SUBCOMMAND")
     escrow_list = escrow_commands.add_parser("list", help="list escrowed messages")
@@ -369,6 +377,31 @@ def _keys_rotate(args: argparse.Namespace) -> int:
     print(f"Activated {new_id}; re-wrapped {count} data keys. Older keys stay in the key folder; "
           f"keep them until every backup made before today has expired.")
     return 0
+
+
+def _storage_copy(args: argparse.Namespace) -> int:
+    _setup_django(args)
+    from django.conf import settings
+
+    from careseal.queue.storage_copy import copy_blobs, needed_blobs
+    from careseal.queue.vault import blob_store, open_store
+    from careseal.vault.blobstore import StorageError
+
+    target = settings.CARESEAL.storage
+    source_config = careseal_config.load_storage(args.from_config)
+    if source_config == target:
+        raise CommandError(f"{args.from_config} and the current configuration name the same storage "
+                           f"({target.url}); nothing to copy")
+    try:
+        report = copy_blobs(open_store(source_config), blob_store(), needed_blobs())
+    except StorageError as error:
+        raise CommandError(f"copy failed; run it again once the fault is fixed: {error}") from None
+    print(f"Copied {report.copied} blobs to {target.url}; {report.present} were already there.")
+    for name in report.missing:
+        print(f"  missing from both: {name}", file=sys.stderr)
+    for name in report.conflicting:
+        print(f"  differs between the two, left as it is: {name}", file=sys.stderr)
+    return 0 if report.complete else 1
 
 
 def _escrow_command(args: argparse.Namespace) -> int:

@@ -240,6 +240,16 @@ def find_config_path(explicit: str | None = None) -> Path:
 
 def load(path: Path) -> Config:
     """Read and validate the file at *path*; raise :class:`ConfigError` on any problem."""
+    return parse(_read(path), path)
+
+
+def load_storage(path: Path) -> StorageConfig:
+    """Read only the [storage] table of the file at *path*, ignoring CARESEAL_STORAGE_URL."""
+    raw = _read(path)
+    return _storage(_table(raw, "storage"), path.parent.resolve(), url_override="")
+
+
+def _read(path: Path) -> dict[str, Any]:
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
@@ -250,7 +260,7 @@ def load(path: Path) -> Config:
         raise ConfigError("config", f"{path} is not UTF-8: {error}") from None
     except OSError as error:
         raise ConfigError("config", f"cannot read {path}: {error.strerror}") from None
-    return parse(raw, path)
+    return raw
 
 
 def parse(raw: dict[str, Any], path: Path) -> Config:
@@ -339,10 +349,11 @@ _PREFIX = re.compile(r"^[A-Za-z0-9._/-]{1,512}$")
 _S3_KEYS = {"endpoint_url", "region", "access_key_id", "secret_access_key_file", "ca_file", "addressing_style"}
 
 
-def _storage(table: dict[str, Any], base: Path) -> StorageConfig:
+def _storage(table: dict[str, Any], base: Path, url_override: str | None = None) -> StorageConfig:
     _reject_unknown(table, "storage", {"url", "min_free_mb"} | _S3_KEYS)
-    url = os.environ.get("CARESEAL_STORAGE_URL") or _get(
-        table, "url", str, default="file:blobs", key="storage.url")
+    if url_override is None:
+        url_override = os.environ.get("CARESEAL_STORAGE_URL", "")
+    url = url_override or _get(table, "url", str, default="file:blobs", key="storage.url")
     min_free = _get(table, "min_free_mb", int, default=100, key="storage.min_free_mb")
     if min_free < 0:
         raise ConfigError("storage.min_free_mb", "must be 0 or more")

@@ -10,7 +10,8 @@ from django.conf import settings
 from django.test import Client
 from pytest_django.fixtures import Settings
 
-from careseal.config import S3Config, StorageConfig
+from careseal import cli
+from careseal.config import S3Config, StorageConfig, load_storage
 from careseal.escrow import lifecycle
 from careseal.queue import store
 from careseal.queue.keys import rotate
@@ -82,3 +83,63 @@ def test_storage_probe_cleans_up(swift: SwiftS3, bucket: str) -> None:
     check_storage()
 
     assert swift.objects(bucket) == {}
+
+
+def test_storage_copy_moves_blobs(swift: SwiftS3, bucket: str, settings: Settings, client: Client,
+                                        lab_message: bytes, monkeypatch: pytest.MonkeyPatch,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("CARESEAL_CONFIG", str(settings.CARESEAL.path))
+    on_s3 = settings.CARESEAL.storage
+    local = load_storage(settings.CARESEAL.path)
+    settings.CARESEAL = dataclasses.replace(settings.CARESEAL, storage=local)
+    blob_store.cache_clear()
+    pickup = queue_and_escrow(lab_message)
+    recalled = queue_and_escrow(lab_message.replace(b"<orig-1@", b"<orig-2@"))
+    lifecycle.recall(Message.objects.get(escrows__id=recalled.escrow_id).id)
+    needed = sorted(Message.objects.filter(content_removed_at__isnull=True).values_list("id", flat=True))
+    settings.CARESEAL = dataclasses.replace(settings.CARESEAL, storage=on_s3)
+    blob_store.cache_clear()
+
+    first = cli.main(["storage", "copy", "--from-config", str(settings.CARESEAL.path)])
+    first_out = capsys.readouterr().out
+    second = cli.main(["storage", "copy", "--from-config", str(settings.CARESEAL.path)])
+    second_out = capsys.readouterr().out
+    copied = sorted(swift.objects(bucket, prefix="sealed/"))
+    sign_in(client, pickup)
+    page = client.get(f"/messages/{pickup.escrow_id}")
+
+    assert first == 0
+    assert f"Copied {len(needed)} blobs to s3://{bucket}/sealed; 0 were already there." in first_out
+    assert second == 0
+    assert f"Copied 0 blobs to s3://{bucket}/sealed; {len(needed)} were already there." in second_out
+    assert copied == [f"sealed/{name}" for name in needed]
+    assert "Your HbA1c is 6.1%." in page.content.decode()
+
+
+def test_storage_copy_reports_lost(swift: SwiftS3, bucket: str, settings: Settings, lab_message: bytes,
+                                        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("CARESEAL_CONFIG", str(settings.CARESEAL.path))
+    on_s3 = settings.CARESEAL.storage
+    settings.CARESEAL = dataclasses.replace(settings.CARESEAL, storage=load_storage(settings.CARESEAL.path))
+    blob_store.cache_clear()
+    queue_and_escrow(lab_message)
+    lost = submitted().id
+    blob_store().delete(lost)
+    settings.CARESEAL = dataclasses.replace(settings.CARESEAL, storage=on_s3)
+    blob_store.cache_clear()
+
+    status = cli.main(["storage", "copy", "--from-config", str(settings.CARESEAL.path)])
+
+    assert status == 1
+    assert f"missing from both: {lost}" in capsys.readouterr().err
+
+
+def test_storage_copy_same_rejected(settings: Settings, monkeypatch: pytest.MonkeyPatch,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("CARESEAL_CONFIG", str(settings.CARESEAL.path))
+    settings.CARESEAL = dataclasses.replace(settings.CARESEAL, storage=load_storage(settings.CARESEAL.path))
+
+    status = cli.main(["storage", "copy", "--from-config", str(settings.CARESEAL.path)])
+
+    assert status == 2
+    assert "name the same storage" in capsys.readouterr().err

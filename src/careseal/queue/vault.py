@@ -9,6 +9,7 @@ from functools import cache
 
 from django.conf import settings
 
+from careseal.config import StorageConfig
 from careseal.mail.addresses import address_hash
 from careseal.vault import keyring
 from careseal.vault.blobstore import BlobStore, LocalBlobStore, StorageError
@@ -22,7 +23,11 @@ def key_ring() -> keyring.KeyRing:
 @cache
 def blob_store() -> BlobStore:
     """Return the configured blob store, creating a local one's folder; raise StorageError if that fails."""
-    storage = settings.CARESEAL.storage
+    return open_store(settings.CARESEAL.storage)
+
+
+def open_store(storage: StorageConfig) -> BlobStore:
+    """Return the blob store that *storage* describes, creating a local one's folder."""
     if storage.s3 is not None:
         from careseal.vault.s3 import S3BlobStore
 

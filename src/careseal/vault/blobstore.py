@@ -29,6 +29,10 @@ class StorageError(Exception):
     """A blob could not be written, read or removed."""
 
 
+class BlobNotFound(StorageError):
+    """The store has no blob of that name."""
+
+
 class BlobStore(Protocol):
     def check_space(self, size: int) -> None: ...
     def put(self, name: str, data: bytes) -> None: ...
@@ -81,6 +85,8 @@ class LocalBlobStore:
     def get(self, name: str) -> bytes:
         try:
             return self._path(name).read_bytes()
+        except FileNotFoundError:
+            raise BlobNotFound(f"cannot read blob {name}: no such file") from None
         except OSError as error:
             raise StorageError(f"cannot read blob {name}: {error.strerror}") from None
 

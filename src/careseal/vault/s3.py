@@ -17,7 +17,7 @@ from django.core.files.base import ContentFile
 from storages.backends.s3 import S3Storage
 
 from careseal.config import S3Config
-from careseal.vault.blobstore import NAME, StorageError
+from careseal.vault.blobstore import NAME, BlobNotFound, StorageError
 
 # Uploads above this size go in parts, so one lost connection costs a part.
 _MULTIPART_THRESHOLD = 16 * 1024 * 1024
@@ -73,7 +73,7 @@ class S3BlobStore:
             with self._storage.open(name, "rb") as blob:
                 data: bytes = blob.read()
         except FileNotFoundError:
-            raise StorageError(f"cannot read blob {name} from {self._where()}: no such object") from None
+            raise BlobNotFound(f"cannot read blob {name} from {self._where()}: no such object") from None
         except (BotoCoreError, ClientError, OSError) as error:
             raise StorageError(f"cannot read blob {name} from {self._where()}: {_reason(error)}") from None
         return data
