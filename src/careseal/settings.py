@@ -53,6 +53,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "careseal.portal.middleware.NoStoreMiddleware",
+    "careseal.portal.middleware.StorageUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "careseal.web.urls"

@@ -19,6 +19,7 @@ from careseal.queue.models import Message
 from careseal.queue.vault import blob_store, check_storage, key_ring
 from tests.portal.conftest import queue_and_escrow, sign_in
 from tests.support.s3 import SwiftS3
+from tests.support.sinks import free_port
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -143,3 +144,42 @@ def test_storage_copy_same_rejected(settings: Settings, monkeypatch: pytest.Monk
 
     assert status == 2
     assert "name the same storage" in capsys.readouterr().err
+
+
+def unreachable(settings: Settings) -> None:
+    """Point the blob store at a loopback port where nothing listens, as when the S3 service is down."""
+    s3 = dataclasses.replace(settings.CARESEAL.storage.s3, endpoint_url=f"https://127.0.0.1:{free_port()}")
+    settings.CARESEAL = dataclasses.replace(
+        settings.CARESEAL, storage=dataclasses.replace(settings.CARESEAL.storage, s3=s3))
+    blob_store.cache_clear()
+
+
+def test_storage_outage_page_asks_to_retry(settings: Settings, client: Client, lab_message: bytes) -> None:
+    pickup = queue_and_escrow(lab_message)
+    sign_in(client, pickup)
+    working = settings.CARESEAL
+
+    unreachable(settings)
+    during = client.get(f"/messages/{pickup.escrow_id}")
+    settings.CARESEAL = working
+    blob_store.cache_clear()
+    after = client.get(f"/messages/{pickup.escrow_id}")
+
+    assert during.status_code == 503
+    assert during["Retry-After"] == "60"
+    assert "Your message is safe; nothing has been lost." in during.content.decode()
+    assert "HbA1c" not in during.content.decode()
+    assert after.status_code == 200
+
+
+def test_reply_kept_when_storage_down(settings: Settings, client: Client, lab_message: bytes) -> None:
+    pickup = queue_and_escrow(lab_message)
+    sign_in(client, pickup)
+
+    unreachable(settings)
+    response = client.post(f"/messages/{pickup.escrow_id}/reply", {"body": "See you on Tuesday."})
+
+    assert response.status_code == 503
+    assert "could not be sent" in response.content.decode()
+    assert "See you on Tuesday." in response.content.decode()
+    assert Message.objects.filter(kind=Message.Kind.PORTAL).count() == 0

@@ -1,11 +1,20 @@
-"""Response headers every page gets."""
+"""Response headers every page gets, and the page shown while sealed content cannot be read."""
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
+
+from careseal.vault.blobstore import BlobNotFound, StorageError
+
+log = logging.getLogger("careseal.portal")
+
+# Seconds a client is asked to wait before retrying while storage is unreachable.
+STORAGE_RETRY_AFTER = 60
 
 
 class NoStoreMiddleware:
@@ -36,3 +45,27 @@ class SessionTouchMiddleware:
             if now - int(session.get("_touched", 0)) >= self.INTERVAL:
                 session["_touched"] = now
         return self.get_response(request)
+
+
+class StorageUnavailableMiddleware:
+    """Middleware that returns 503 and a retry page when the blob store fails.
+
+    An outage of the storage service (an S3 endpoint down, a disk gone) is a
+    temporary fault, and the patient is told so. The log line names the
+    request path and the fault, and neither contains PHI. A missing blob is
+    not an outage, so it still ends as a server error.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if not isinstance(exception, StorageError) or isinstance(exception, BlobNotFound):
+            return None
+        log.error("storage unavailable path=%s: %s", request.path, exception)
+        response = render(request, "portal/storage_unavailable.html", status=503)
+        response["Retry-After"] = str(STORAGE_RETRY_AFTER)
+        return response

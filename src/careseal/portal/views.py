@@ -46,6 +46,7 @@ from careseal.portal.models import LanguagePreference
 from careseal.portal.reply import build_reply, queue_to_clinic
 from careseal.queue import store
 from careseal.queue.vault import hash_access_code, loggable
+from careseal.vault.blobstore import StorageError
 
 log = logging.getLogger("careseal.portal")
 
@@ -364,11 +365,17 @@ def reply(request: HttpRequest, escrow_id: str) -> HttpResponse:
         status = 400 if request.method == "POST" else 200
         return render(request, "portal/reply.html", {"escrow": escrow, "form": form}, status=status)
 
-    original = reading.readable(_content(escrow))
     clinician = escrow.message.envelope_sender
-    content, message_id = build_reply(patient=escrow.recipient, to=clinician, original=original,
-                                      body=form.cleaned_data["body"], files=form.cleaned_data["attachments"])
-    queued = queue_to_clinic(content, message_id, clinician, "portal reply to the clinic: verified TLS only")
+    try:
+        original = reading.readable(_content(escrow))
+        content, message_id = build_reply(patient=escrow.recipient, to=clinician, original=original,
+                                          body=form.cleaned_data["body"], files=form.cleaned_data["attachments"])
+        queued = queue_to_clinic(content, message_id, clinician, "portal reply to the clinic: verified TLS only")
+    except StorageError as error:
+        # Keep what the patient typed on the page; only attachments must be chosen again.
+        log.error("portal reply not stored escrow=%s: %s", escrow.id, error)
+        return render(request, "portal/reply.html", {"escrow": escrow, "form": form, "error": "storage"},
+                      status=503)
     audit.record("portal.reply_sent", actor=identity.patient_actor(escrow.recipient),
                  subject={"queue_id": escrow.message_id, "escrow_id": escrow.id}, data={"reply_queue_id": queued.id})
     log.info("portal reply queued escrow=%s queue_id=%s", escrow.id, queued.id)

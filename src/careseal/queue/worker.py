@@ -32,6 +32,7 @@ from careseal.queue.models import Delivery
 from careseal.replies.service import tracked_content
 from careseal.transport import nexthop, smtp
 from careseal.transport.tls import verified_context
+from careseal.vault.blobstore import StorageError
 
 log = logging.getLogger("careseal.delivery")
 
@@ -139,10 +140,17 @@ class Worker:
         except asyncio.CancelledError:
             raise
         except Exception as error:
-            # Exception messages can quote addresses, so only the type and location are logged.
-            log.error("attempt failed with an internal error queue_id=%s delivery=%s attempt=%d error=%s at=%s",
-                      message.id, delivery.pk, attempt.number, type(error).__name__, _location(error))
-            internal = smtp.DeliveryResult(smtp.Outcome.DEFERRED, "internal error; see the gateway log", "4.3.0")
+            if isinstance(error, StorageError):
+                # Storage errors name only blobs and the store, so the whole message is logged.
+                log.error("attempt deferred, content unreadable queue_id=%s delivery=%s attempt=%d: %s",
+                          message.id, delivery.pk, attempt.number, error)
+                reason = "content storage unavailable; see the gateway log"
+            else:
+                # Exception messages can quote addresses, so only the type and location are logged.
+                log.error("attempt failed with an internal error queue_id=%s delivery=%s attempt=%d error=%s at=%s",
+                          message.id, delivery.pk, attempt.number, type(error).__name__, _location(error))
+                reason = "internal error; see the gateway log"
+            internal = smtp.DeliveryResult(smtp.Outcome.DEFERRED, reason, "4.3.0")
             try:
                 await self._db(outcomes.record, delivery, attempt, internal, self.name, content)
             except Exception as record_error:
