@@ -1,13 +1,15 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 import trustme
 
 from careseal.config import S3Config
+from tests.support.dns import KnotServer, zone
+from tests.support.https import PolicyServer, Reply, bind_443
 from tests.support.s3 import ACCESS_KEY_ID, SECRET_ACCESS_KEY, SwiftS3
 from tests.support.s3 import available as swift_unavailable
 
@@ -63,3 +65,47 @@ def s3_config(swift: SwiftS3, bucket: str) -> S3Config:
         access_key_id=ACCESS_KEY_ID, secret_access_key=SECRET_ACCESS_KEY, ca_file=swift.ca_file,
         addressing_style="path",
     )
+
+
+@pytest.fixture
+def dns_server(tmp_path: Path) -> Iterator[Callable[[dict[str, str]], tuple[str, int]]]:
+    """Start Knot DNS for a dict of zone name to zone file text and return its ``(host, port)``.
+
+    Each call starts one more server in a folder of its own under ``tmp_path``.
+    Every server is stopped at teardown.
+    """
+    servers: list[KnotServer] = []
+
+    def start(zones: dict[str, str]) -> tuple[str, int]:
+        server = KnotServer(tmp_path / f"knot-{len(servers)}")
+        servers.append(server)
+        return server.start(zones)
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def policy_domain(dns_server: Callable[[dict[str, str]], tuple[str, int]],
+                  ca: trustme.CA) -> Iterator[Callable[..., tuple[str, int]]]:
+    """Serve an MTA-STS policy for patient.test; each call returns a DNS server whose zone points at it.
+
+    Keyword arguments: *txt* for the ``_mta-sts`` record, *name* for the
+    name in the policy server's certificate, and *records* for more zone lines.
+    """
+    if (bound := bind_443()) is None:
+        pytest.skip("the policy server binds port 443, which needs root")
+    bound[0].close()
+    servers: list[PolicyServer] = []
+
+    def start(reply: Reply, txt: str = '"v=STSv1; id=20261204"', name: str = "mta-sts.patient.test",
+              records: tuple[str, ...] = ()) -> tuple[str, int]:
+        server = PolicyServer(ca, name, reply).__enter__()
+        servers.append(server)
+        return dns_server({"patient.test": zone(
+            "patient.test", f"_mta-sts TXT {txt}", f"mta-sts A {server.address}", *records)})
+
+    yield start
+    for server in servers:
+        server.__exit__(None, None, None)

@@ -126,6 +126,7 @@ class DeliveryConfig:
     max_queue_age: int
     lease: int
     timeout: int
+    mta_sts: bool = True
 
 
 @dataclass(frozen=True)
@@ -448,7 +449,7 @@ def _mx(table: dict[str, Any], hostname: str) -> MXConfig:
 def _delivery(table: dict[str, Any], base: Path) -> DeliveryConfig:
     _reject_unknown(table, "delivery", {
         "policy", "ca_file", "routes", "port", "concurrency", "retry_schedule",
-        "max_queue_age", "lease", "timeout",
+        "max_queue_age", "lease", "timeout", "mta_sts",
     })
     policy = _get(table, "policy", str, default="tls-or-escrow", key="delivery.policy")
     if policy in PLANNED_POLICIES:
@@ -489,6 +490,7 @@ def _delivery(table: dict[str, Any], base: Path) -> DeliveryConfig:
                                 minimum=60),
         lease=_duration(table.get("lease", "10m"), "delivery.lease"),
         timeout=_duration(table.get("timeout", "60s"), "delivery.timeout"),
+        mta_sts=_get(table, "mta_sts", bool, default=True, key="delivery.mta_sts"),
     )
 
 

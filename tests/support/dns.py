@@ -158,3 +158,16 @@ class KnotServer:
         except (dns.exception.Timeout, OSError):
             return False
         return response.rcode() == dns.rcode.NOERROR and len(response.answer) == 1
+
+
+def zone(origin: str, *records: str) -> str:
+    """Return zone file text for *origin* with SOA and NS records followed by *records*."""
+    lines = [
+        f"$ORIGIN {origin}.",
+        "$TTL 300",
+        f"@ SOA ns.{origin}. hostmaster.{origin}. 1 3600 600 86400 300",
+        "@ NS ns",
+        "ns A 127.0.0.53",
+        *records,
+    ]
+    return "\n".join(lines) + "\n"

@@ -9,26 +9,13 @@ import pytest
 
 from careseal.transport import nexthop
 from careseal.transport.nexthop import NextHop, ResolutionError, Route
-from tests.support.dns import free_udp_tcp_port
+from tests.support.dns import free_udp_tcp_port, zone
 
 DnsServer = Callable[[dict[str, str]], tuple[str, int]]
 
 SMTP_PORT = 2525  # not 25, so the tests show that the port passed in reaches the hops
 TIMEOUT = 5.0  # seconds; Knot on loopback replies in milliseconds
 ROUNDS = 8  # resolutions; left in server order, all 8 would list mx1 first with probability about 1/256
-
-
-def zone(origin: str, *records: str) -> str:
-    """Return zone file text for *origin* with SOA and NS records followed by *records*."""
-    lines = [
-        f"$ORIGIN {origin}.",
-        "$TTL 300",
-        f"@ SOA ns.{origin}. hostmaster.{origin}. 1 3600 600 86400 300",
-        "@ NS ns",
-        "ns A 127.0.0.53",
-        *records,
-    ]
-    return "\n".join(lines) + "\n"
 
 
 def resolve(domain: str, server: tuple[str, int], *, routes: dict[str, Route] | None = None,

@@ -8,7 +8,7 @@ from careseal.queue.models import Delivery, DeliveryAttempt
 
 _ATTEMPT_FIELDS = (
     "number", "started_at", "finished_at", "outcome", "reason", "next_hop", "next_hop_source",
-    "remote_address", "tls_version", "tls_cipher", "cert_subject", "cert_issuer",
+    "remote_address", "mta_sts", "tls_version", "tls_cipher", "cert_subject", "cert_issuer",
     "cert_fingerprint_sha256", "cert_verified", "verify_error", "smtp_code", "smtp_reply",
 )
 

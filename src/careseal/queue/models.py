@@ -108,6 +108,7 @@ class DeliveryAttempt(models.Model):
     verify_error = models.TextField(blank=True)
     smtp_code = models.PositiveIntegerField(null=True, blank=True)
     smtp_reply = models.TextField(blank=True)
+    mta_sts = models.CharField(max_length=255, blank=True, help_text="the recipient domain's MTA-STS policy as applied")
     hops = models.JSONField(default=list)
 
     class Meta:
@@ -116,3 +117,18 @@ class DeliveryAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"{self.delivery_id}#{self.number}"
+
+
+class MtaStsPolicy(models.Model):
+    """A recipient domain's MTA-STS policy as last fetched, kept until its max_age runs out (RFC 8461 5.1)."""
+
+    domain = models.CharField(primary_key=True, max_length=255)
+    policy_id = models.CharField(max_length=32)
+    mode = models.CharField(max_length=8)
+    mx = models.JSONField(default=list)
+    max_age = models.PositiveIntegerField()
+    fetched_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.domain} {self.mode} id={self.policy_id}"

@@ -93,7 +93,8 @@ def _audit_attempt(delivery: Delivery, attempt: DeliveryAttempt) -> None:
                  data={"outcome": attempt.outcome, "policy": delivery.policy, "next_hop": attempt.next_hop,
                        "next_hop_source": attempt.next_hop_source, "tls_version": attempt.tls_version,
                        "tls_cipher": attempt.tls_cipher, "cert_fingerprint_sha256": attempt.cert_fingerprint_sha256,
-                       "cert_verified": attempt.cert_verified, "smtp_code": attempt.smtp_code})
+                       "cert_verified": attempt.cert_verified, "smtp_code": attempt.smtp_code,
+                       "mta_sts": attempt.mta_sts})
 
 
 def _wants_dsn(message: Message) -> bool:
@@ -108,6 +109,7 @@ def _fill_evidence(attempt: DeliveryAttempt, result: DeliveryResult, now: dt.dat
     attempt.outcome = str(result.outcome)
     attempt.reason = result.reason[:2000]
     attempt.hops = [_hop_json(h) for h in result.hops]
+    attempt.mta_sts = result.mta_sts[:255]
     last = result.last
     if last is None:
         return

@@ -27,7 +27,7 @@ from django.db import close_old_connections
 
 from careseal.mail.addresses import domain_of
 from careseal.policy.decision import ESCROW, OPPORTUNISTIC, PLAIN_CONSENTED, TLS_OR_ESCROW, VERIFIED_TLS
-from careseal.queue import leases, outcomes, store
+from careseal.queue import leases, mtasts, outcomes, store
 from careseal.queue.models import Delivery
 from careseal.replies.service import tracked_content
 from careseal.transport import nexthop, smtp
@@ -169,13 +169,26 @@ class Worker:
             if error.permanent:
                 return smtp.DeliveryResult(smtp.Outcome.FAILED, error.reason, "5.1.2")
             return smtp.DeliveryResult(smtp.Outcome.DEFERRED, error.reason, "4.4.3")
+        applied = mtasts.Applied(hops)
+        if self.config.delivery.mta_sts and hops[0].source != "route":
+            applied = await mtasts.apply(domain, hops, resolver=self.resolver, context=self.context,
+                                         timeout=float(self.config.delivery.timeout), db=self._db)
+            if not applied.hops:
+                return smtp.DeliveryResult(
+                    smtp.Outcome.DEFERRED, f"MTA-STS policy of {domain} lists none of its MX hosts "
+                    f"({', '.join(applied.refused)})", outcomes.NO_SECURE_TRANSPORT, mta_sts=applied.evidence)
         envelope = smtp.Envelope(sender=delivery.message.envelope_sender, recipient=delivery.recipient,
                                  content=content, smtputf8=delivery.message.smtputf8,
                                  body_8bit=delivery.message.body_8bit)
-        return await smtp.deliver(envelope, hops, context=self.context, local_hostname=self.config.hostname,
-                                  timeout=float(self.config.delivery.timeout),
-                                  opportunistic=delivery.policy == OPPORTUNISTIC
-                                  or (delivery.policy == PLAIN_CONSENTED and await self._db(_consented, delivery)))
+        # An enforce policy asks for verified TLS, so mail without PHI gets no lower level there either.
+        opportunistic = not applied.enforce and (
+            delivery.policy == OPPORTUNISTIC
+            or (delivery.policy == PLAIN_CONSENTED and await self._db(_consented, delivery)))
+        result = await smtp.deliver(envelope, applied.hops, context=self.context,
+                                    local_hostname=self.config.hostname,
+                                    timeout=float(self.config.delivery.timeout), opportunistic=opportunistic)
+        result.mta_sts = applied.evidence
+        return result
 
     async def _db(self, function: Callable[..., T], *args: Any) -> T:
         def call() -> T:

@@ -55,6 +55,7 @@ class DeliveryResult:
     reason: str
     status_code: str  # RFC 3463 enhanced status, such as "4.7.5"
     hops: list[HopTry] = field(default_factory=list)
+    mta_sts: str = ""  # the recipient domain's MTA-STS policy as applied, for the evidence
 
     @property
     def last(self) -> HopTry | None:
