@@ -92,7 +92,8 @@ def policy_domain(dns_server: Callable[[dict[str, str]], tuple[str, int]],
     """Serve an MTA-STS policy for patient.test; each call returns a DNS server whose zone points at it.
 
     Keyword arguments: *txt* for the ``_mta-sts`` record, *name* for the
-    name in the policy server's certificate, and *records* for more zone lines.
+    name in the policy server's certificate, *records* for more lines of the
+    patient.test zone, and *zones* for more zones on the same DNS server.
     """
     if (bound := bind_443()) is None:
         pytest.skip("the policy server binds port 443, which needs root")
@@ -100,11 +101,11 @@ def policy_domain(dns_server: Callable[[dict[str, str]], tuple[str, int]],
     servers: list[PolicyServer] = []
 
     def start(reply: Reply, txt: str = '"v=STSv1; id=20261204"', name: str = "mta-sts.patient.test",
-              records: tuple[str, ...] = ()) -> tuple[str, int]:
+              records: tuple[str, ...] = (), zones: dict[str, str] | None = None) -> tuple[str, int]:
         server = PolicyServer(ca, name, reply).__enter__()
         servers.append(server)
         return dns_server({"patient.test": zone(
-            "patient.test", f"_mta-sts TXT {txt}", f"mta-sts A {server.address}", *records)})
+            "patient.test", f"_mta-sts TXT {txt}", f"mta-sts A {server.address}", *records), **(zones or {})})
 
     yield start
     for server in servers:

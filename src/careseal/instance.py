@@ -81,6 +81,9 @@ policy = "tls-or-escrow"
 ca_file = ""
 # TCP port of next hops found through MX records.
 port = 25
+# Apply recipient domains' MTA-STS policies (RFC 8461): where a domain
+# publishes one in enforce mode, only the MX hosts it lists get mail.
+mta_sts = true
 # Deliveries attempted at once by each worker process.
 concurrency = 8
 # Delay before each retry; the last one repeats until max_queue_age.

@@ -40,9 +40,9 @@ def test_enforce_keeps_listed_hosts_only(policy_domain: PolicyDomain, ca_file: P
     applied = apply(server, ca_file)
 
     assert applied.hops == [GOOD]
-    assert applied.refused == ["mx.attacker.test"]
+    assert applied.rejected == ["mx.attacker.test"]
     assert applied.enforce
-    assert applied.evidence == "enforce id=20261204 (fetched); refused mx.attacker.test"
+    assert applied.evidence == "enforce id=20261204 (fetched); rejected mx.attacker.test"
     assert MtaStsPolicy.objects.get(domain="patient.test").mx == ["mx.patient.test"]
 
 
@@ -61,14 +61,14 @@ def test_new_id_refetches(policy_domain: PolicyDomain, ca_file: Path) -> None:
 
     applied = apply(server, ca_file)
 
-    assert applied.evidence == "testing id=20261205 (fetched); would refuse mx.attacker.test"
+    assert applied.evidence == "testing id=20261205 (fetched); would reject mx.attacker.test"
     assert applied.hops == [GOOD, SPOOFED]
     assert not applied.enforce
 
 
 def test_blocked_fetch_keeps_cached_policy(policy_domain: PolicyDomain, ca_file: Path) -> None:
     apply(policy_domain(Reply(policy("enforce", "mx.patient.test"))), ca_file)
-    # The attacker changes the TXT id and makes the policy host answer 404.
+    # The attacker changes the TXT id and makes the policy host return 404.
     server = policy_domain(Reply(b"", status=404), txt='"v=STSv1; id=attacker"')
 
     applied = apply(server, ca_file)
@@ -85,7 +85,7 @@ def test_removed_txt_keeps_cached_policy(policy_domain: PolicyDomain, dns_server
     applied = apply(server, ca_file)
 
     assert applied.hops == [GOOD]
-    assert applied.evidence == "enforce id=20261204 (cached; TXT record gone); refused mx.attacker.test"
+    assert applied.evidence == "enforce id=20261204 (cached; TXT record gone); rejected mx.attacker.test"
 
 
 def test_dns_failure_keeps_cached_policy(policy_domain: PolicyDomain, ca_file: Path) -> None:

@@ -3,8 +3,8 @@
 RFC 8461 fixes the policy's port at 443, so each server binds 443 on an
 address in 127.0.0.0/8 picked at random, and the test's DNS zone points
 ``mta-sts.DOMAIN`` at it. Binding port 443 needs root (or a lowered
-``net.ipv4.ip_unprivileged_port_start``); :func:`bind_443` says when it
-cannot.
+``net.ipv4.ip_unprivileged_port_start``); :func:`bind_443` returns None
+when it cannot.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import trustme
 
 @dataclass
 class Reply:
-    """What the server answers to every request."""
+    """The response the server sends to every request."""
 
     body: bytes = b""
     status: int = 200

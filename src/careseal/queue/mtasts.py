@@ -1,9 +1,9 @@
 """Apply a recipient domain's MTA-STS policy to its MX next hops, with the policy cache in the database.
 
-RFC 8461 section 5.1: a policy is refetched when the TXT record's id
-changes, and an unexpired cached policy still applies when the TXT lookup
-or the HTTPS fetch fails, so an attacker who blocks either gains nothing
-once a policy has been seen. In ``enforce`` mode only MX hosts the policy
+RFC 8461 section 5.1: a policy is fetched again when the TXT record's id
+changes. An unexpired cached policy still applies when the TXT lookup or
+the HTTPS fetch fails, so an attacker who blocks either gains nothing once
+a policy has been seen. In ``enforce`` mode only MX hosts the policy
 lists are tried, and only over verified TLS. ``testing`` mode changes
 nothing but the evidence, and ``none`` withdraws the policy.
 """
@@ -36,7 +36,7 @@ class Applied:
     hops: list[NextHop]
     evidence: str = ""
     enforce: bool = False
-    refused: list[str] = field(default_factory=list)  # MX hosts an enforce policy does not list
+    rejected: list[str] = field(default_factory=list)  # MX hosts an enforce policy does not list
 
 
 async def apply(domain: str, hops: list[NextHop], *, resolver: dns.asyncresolver.Resolver,
@@ -48,13 +48,13 @@ async def apply(domain: str, hops: list[NextHop], *, resolver: dns.asyncresolver
     unlisted = [hop.name for hop in hops if not policy.allows(hop.name)]
     if policy.mode == "testing":
         if unlisted:
-            evidence += f"; would refuse {', '.join(unlisted)}"
+            evidence += f"; would reject {', '.join(unlisted)}"
         return Applied(hops, evidence)
     allowed = [hop for hop in hops if policy.allows(hop.name)]
     if unlisted:
-        evidence += f"; refused {', '.join(unlisted)}"
-        log.warning("MTA-STS refused MX hosts domain=%s hosts=%s", domain, ",".join(unlisted))
-    return Applied(allowed, evidence, enforce=True, refused=unlisted)
+        evidence += f"; rejected {', '.join(unlisted)}"
+        log.warning("MTA-STS rejected MX hosts domain=%s hosts=%s", domain, ",".join(unlisted))
+    return Applied(allowed, evidence, enforce=True, rejected=unlisted)
 
 
 async def _policy(domain: str, *, resolver: dns.asyncresolver.Resolver, context: ssl.SSLContext,

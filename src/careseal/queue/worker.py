@@ -176,7 +176,7 @@ class Worker:
             if not applied.hops:
                 return smtp.DeliveryResult(
                     smtp.Outcome.DEFERRED, f"MTA-STS policy of {domain} lists none of its MX hosts "
-                    f"({', '.join(applied.refused)})", outcomes.NO_SECURE_TRANSPORT, mta_sts=applied.evidence)
+                    f"({', '.join(applied.rejected)})", outcomes.NO_SECURE_TRANSPORT, mta_sts=applied.evidence)
         envelope = smtp.Envelope(sender=delivery.message.envelope_sender, recipient=delivery.recipient,
                                  content=content, smtputf8=delivery.message.smtputf8,
                                  body_8bit=delivery.message.body_8bit)

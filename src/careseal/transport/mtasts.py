@@ -3,7 +3,7 @@
 Without DNSSEC, anyone who can forge DNS answers can name their own host as
 a domain's MX, with a valid certificate for that name. A domain that
 publishes an MTA-STS policy lists its real MX hosts over HTTPS, so such a
-host is refused. This module discovers the policy's TXT record, fetches the
+host is rejected. This module discovers the policy's TXT record, fetches the
 policy from ``https://mta-sts.DOMAIN/.well-known/mta-sts.txt`` and checks
 MX names against it. Caching and applying the policy live with the caller.
 
@@ -76,7 +76,7 @@ async def discover(domain: str, resolver: dns.asyncresolver.Resolver) -> str | N
     records = [b"".join(record.strings).decode("ascii", "replace") for record in answer]
     records = [record for record in records if record.startswith("v=STSv1;")]
     if len(records) != 1:
-        return None  # none, or more than one: section 3.1 says to assume no policy
+        return None  # none, or more than one: section 3.1 requires assuming no policy
     fields = {}
     for item in records[0].split(";"):
         key, _, value = item.strip().partition("=")
