@@ -26,7 +26,7 @@ import h11
 
 WELL_KNOWN_PATH = "/.well-known/mta-sts.txt"
 HTTPS_PORT = 443
-MAX_POLICY_BYTES = 64 * 1024  # RFC 8461 section 3.3 lets senders refuse larger bodies
+MAX_POLICY_BYTES = 64 * 1024  # ample for any real policy; a larger body is rejected
 MAX_AGE_LIMIT = 31_557_600  # one year, the RFC's upper bound for max_age
 MODES = ("enforce", "testing", "none")
 
