@@ -68,7 +68,8 @@ class AttemptInline(admin.TabularInline):
     model = DeliveryAttempt
     extra = 0
     can_delete = False
-    fields = ("number", "started_at", "outcome", "reason", "next_hop", "remote_address", "tls_version", "tls_cipher",
+    fields = ("number", "started_at", "outcome", "reason", "next_hop", "remote_address", "mta_sts", "tls_version",
+              "tls_cipher",
               "cert_subject", "cert_issuer", "cert_fingerprint_sha256", "cert_verified", "smtp_code", "smtp_reply")
     readonly_fields = fields
 
