@@ -69,8 +69,8 @@ class AttemptInline(admin.TabularInline):
     extra = 0
     can_delete = False
     fields = ("number", "started_at", "outcome", "reason", "next_hop", "remote_address", "mta_sts", "tls_version",
-              "tls_cipher",
-              "cert_subject", "cert_issuer", "cert_fingerprint_sha256", "cert_verified", "smtp_code", "smtp_reply")
+              "tls_cipher", "cert_subject", "cert_issuer", "cert_fingerprint_sha256", "cert_verified", "smtp_code",
+              "smtp_reply")
     readonly_fields = fields
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
