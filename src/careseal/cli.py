@@ -140,7 +140,8 @@ def _parser() -> argparse.ArgumentParser:
                      help="console role (default: staff)")
     add.set_defaults(handler=_staff_add)
     reset = staff_commands.add_parser(
-        "reset-second-factor", help="remove an account's TOTP key, so its next sign-in enrolls a new one")
+        "reset-second-factor",
+        help="remove an account's TOTP key and passkeys, so its next sign-in enrolls a new key")
     reset.add_argument("email", help="the account's address")
     reset.set_defaults(handler=_staff_reset_second_factor)
     return parser
@@ -497,13 +498,17 @@ def _staff_reset_second_factor(args: argparse.Namespace) -> int:
     from django.contrib.auth import get_user_model
 
     from careseal.audit import trail as audit
-    from careseal.console.models import StaffTOTP
+    from careseal.console.models import StaffPasskey, StaffTOTP
 
     user = get_user_model().objects.filter(username=args.email, is_staff=True).first()
     if user is None:
         raise CommandError(f"no staff account {args.email}")
     removed, _ = StaffTOTP.objects.filter(user=user).delete()
-    audit.record("console.second_factor_reset", actor="operator", subject={"staff": user.pk})
+    passkeys, _ = StaffPasskey.objects.filter(user=user).delete()
+    audit.record("console.second_factor_reset", actor="operator", subject={"staff": user.pk},
+                 data={"passkeys_removed": passkeys})
+    if passkeys:
+        print(f"Removed {passkeys} passkey(s) of {args.email}")
     if removed:
         print(f"Removed the second factor of {args.email}; the next sign-in with the password enrolls a new one")
     else:

@@ -13,7 +13,7 @@ from django.test import Client
 from careseal import cli
 from careseal.audit.models import AuditEvent
 from careseal.console import roles
-from careseal.console.models import StaffTOTP
+from careseal.console.models import StaffPasskey, StaffTOTP
 from careseal.escrow.models import Escrow
 from tests.portal.conftest import queue_and_escrow
 
@@ -260,3 +260,79 @@ def test_reset_second_factor_unknown_account(monkeypatch: pytest.MonkeyPatch,
 
     assert status == 2
     assert "no staff account nobody@clinic.test" in capsys.readouterr().err
+
+
+def password_step(client: Client, user: User) -> None:
+    client.post("/console/sign-in", {"username": user.username, "password": PASSWORD})
+
+
+def test_passkey_sign_in_needs_password_first(client: Client) -> None:
+    response = client.post("/console/passkeys/authentication-options")
+
+    assert response.status_code == 403
+
+
+def test_passkey_of_other_account_rejected(client: Client) -> None:
+    victim = make_staff(roles.STAFF, "victim@clinic.test")
+    StaffPasskey.objects.create(user=victim, credential_id=b"victim-credential", public_key=b"key")
+    intruder = make_staff(roles.STAFF, "intruder@clinic.test")
+    StaffPasskey.objects.create(user=intruder, credential_id=b"intruder-credential", public_key=b"key")
+    password_step(client, intruder)
+
+    options = client.post("/console/passkeys/authentication-options").json()
+    response = client.post("/console/passkeys/authenticate", {"rawId": "dmljdGltLWNyZWRlbnRpYWw", "id": "x"},
+                           content_type="application/json")
+
+    assert [item["id"] for item in options["allowCredentials"]] == ["aW50cnVkZXItY3JlZGVudGlhbA"]
+    assert response.status_code == 400
+    assert client.get("/console/admin/").status_code == 302
+    assert AuditEvent.objects.filter(kind="console.sign_in_failed", data={"step": "passkey"}).count() == 1
+
+
+def test_passkey_failures_lock_account(client: Client) -> None:
+    user = make_staff(roles.STAFF)
+    StaffPasskey.objects.create(user=user, credential_id=b"credential", public_key=b"key")
+    password_step(client, user)
+    statuses = []
+    for _ in range(12):
+        client.post("/console/passkeys/authentication-options")
+        statuses.append(client.post("/console/passkeys/authenticate", {"rawId": "Y3JlZGVudGlhbA"},
+                                    content_type="application/json").status_code)
+
+    assert statuses[0] == 400
+    assert statuses[-1] == 429
+
+
+def test_second_factor_offers_passkey_when_registered(client: Client) -> None:
+    user = make_staff(roles.STAFF)
+    sign_in(Client(), user)
+    StaffPasskey.objects.create(user=user, credential_id=b"credential", public_key=b"key")
+
+    password_step(client, user)
+    page = client.get("/console/second-factor").content.decode()
+
+    assert "Use a passkey" in page
+    assert "6-digit code" in page
+
+
+def test_passkey_page_needs_full_sign_in(client: Client) -> None:
+    user = make_staff(roles.STAFF)
+    password_step(client, user)
+
+    page = client.get("/console/passkeys")
+    options = client.post("/console/passkeys/registration-options")
+
+    assert page.status_code == 302
+    assert options.status_code == 403
+
+
+def test_reset_removes_passkeys(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("CARESEAL_CONFIG", str(settings.CARESEAL.path))
+    user = make_staff(roles.STAFF)
+    StaffPasskey.objects.create(user=user, credential_id=b"credential", public_key=b"key")
+
+    status = cli.main(["staff", "reset-second-factor", user.username])
+
+    assert status == 0
+    assert "Removed 1 passkey(s)" in capsys.readouterr().out
+    assert not StaffPasskey.objects.filter(user=user).exists()

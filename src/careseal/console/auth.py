@@ -42,7 +42,7 @@ class CodeForm(forms.Form):
                            widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "one-time-code"}))
 
 
-def _lock_key(username: str) -> str:
+def lock_key(username: str) -> str:
     return f"staff:{username.strip().lower()}"
 
 
@@ -52,11 +52,11 @@ def sign_in(request: HttpRequest) -> HttpResponse:
     if request.method != "POST" or not form.is_valid():
         return render(request, "console/sign_in.html", {"form": form}, status=400 if request.method == "POST" else 200)
     username = form.cleaned_data["username"].strip().lower()
-    if identity.is_locked(_lock_key(username)):
+    if identity.is_locked(lock_key(username)):
         return render(request, "console/sign_in.html", {"form": form, "error": "locked"}, status=429)
     user = authenticate(request, username=username, password=form.cleaned_data["password"])
     if user is None or not user.is_staff:
-        identity.record_failure(_lock_key(username))
+        identity.record_failure(lock_key(username))
         audit.record("console.sign_in_failed", actor="staff:unknown", data={"step": "password"})
         return render(request, "console/sign_in.html", {"form": form, "error": "wrong"}, status=400)
     request.session.cycle_key()
@@ -78,18 +78,19 @@ def second_factor(request: HttpRequest) -> HttpResponse:
         log.error("console second factor cannot be opened user_id=%d: the instance secret changed or the row "
                   "was altered; reset it with 'careseal staff reset-second-factor'", user.pk)
         return render(request, "console/second_factor.html", {"form": form, "error": "unreadable"}, status=500)
-    context = {"form": form, "enrolling": not totp.confirmed}
+    context = {"form": form, "enrolling": not totp.confirmed,
+               "has_passkey": totp.confirmed and user.passkeys.exists()}
     if not totp.confirmed:
         context["secret"] = secret
         context["uri"] = pyotp.TOTP(secret).provisioning_uri(name=user.get_username(),
                                                               issuer_name=f"CareSeal {settings.CARESEAL.hostname}")
     if request.method != "POST" or not form.is_valid():
         return render(request, "console/second_factor.html", context, status=400 if request.method == "POST" else 200)
-    if identity.is_locked(_lock_key(user.get_username())):
+    if identity.is_locked(lock_key(user.get_username())):
         context["error"] = "locked"
         return render(request, "console/second_factor.html", context, status=429)
     if not _accept_code(totp, secret, form.cleaned_data["code"]):
-        identity.record_failure(_lock_key(user.get_username()))
+        identity.record_failure(lock_key(user.get_username()))
         audit.record("console.sign_in_failed", actor=f"staff:{user.pk}", data={"step": "totp"})
         context["error"] = "wrong"
         return render(request, "console/second_factor.html", context, status=400)

@@ -39,3 +39,14 @@ class StaffTOTP(models.Model):
     @secret.setter
     def secret(self, value: str) -> None:
         self.sealed_secret = seal_secret(value, self.user_id)
+
+
+class StaffPasskey(models.Model):
+    """A WebAuthn credential a staff member may use instead of a TOTP code, after the password."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="passkeys")
+    credential_id = models.BinaryField(unique=True)
+    public_key = models.BinaryField()
+    sign_count = models.PositiveBigIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
