@@ -143,3 +143,22 @@ def test_consented_plain_delivery_counted_apart() -> None:
 
     assert report.plain_with_consent == 1
     assert report.plain_with_phi == 0
+
+
+def test_mta_sts_attempts_counted() -> None:
+    enforced = seed_delivery(at(2026, 1, 5), Delivery.Status.DELIVERED, tls="TLSv1.3", verified=True)
+    DeliveryAttempt.objects.filter(delivery=enforced).update(mta_sts="enforce id=1 (fetched)")
+    spoofed = seed_delivery(at(2026, 1, 6), Delivery.Status.ESCROWED, outcome="escrowed",
+                            reason="MTA-STS policy of patient.test lists none of its MX hosts (mx.attacker.test)")
+    DeliveryAttempt.objects.filter(delivery=spoofed).update(mta_sts="enforce id=1 (cached); rejected mx.attacker.test")
+    testing = seed_delivery(at(2026, 1, 7), Delivery.Status.DELIVERED, tls="TLSv1.3", verified=True)
+    DeliveryAttempt.objects.filter(delivery=testing).update(mta_sts="testing id=7 (fetched)")
+    seed_delivery(at(2026, 1, 8), Delivery.Status.DELIVERED, tls="TLSv1.3", verified=True)
+
+    report = risk.compute(START, END)
+    rows = list(csv.reader(io.StringIO(risk.render_csv(report))))
+
+    assert report.mta_sts == {"recipient domain's policy: enforce": 2, "recipient domain's policy: testing": 1,
+                              "MX hosts rejected as not listed in an enforce policy": 1}
+    assert ["MTA-STS", "MX hosts rejected as not listed in an enforce policy", "1"] in rows
+    assert "recipient domain&#x27;s policy: enforce</td><td class=\"num\">2" in risk.render_html(report)

@@ -47,6 +47,7 @@ class RiskReport:
     tls_versions: Counter[str] = field(default_factory=Counter)
     authentication: Counter[str] = field(default_factory=Counter)
     insecure: Counter[str] = field(default_factory=Counter)
+    mta_sts: Counter[str] = field(default_factory=Counter)
     bounced_insecure: int = 0
     plain_with_phi: int = 0
     plain_with_consent: int = 0
@@ -152,12 +153,17 @@ def _attempt_figures(report: RiskReport, attempts: QuerySet[DeliveryAttempt]) ->
         for prefix, label in INSECURE_REASONS.items():
             if attempt.reason.startswith(prefix):
                 report.insecure[label] += 1
+        if attempt.mta_sts:
+            mode = attempt.mta_sts.split(" ", 1)[0]
+            report.mta_sts[f"recipient domain's policy: {mode}"] += 1
+            if "; rejected " in attempt.mta_sts:
+                report.mta_sts["MX hosts rejected as not listed in an enforce policy"] += 1
 
 
 def render_html(report: RiskReport) -> str:
     # Django templates look up "items" as a key first, and a Counter returns 0 for it; pass lists instead.
     tables = {name: sorted(getattr(report, name).items())
-              for name in ("tls_versions", "authentication", "insecure", "portal", "replies", "consents")}
+              for name in ("tls_versions", "authentication", "insecure", "mta_sts", "portal", "replies", "consents")}
     return render_to_string("reports/risk.html", {"report": report, "tables": tables, "charts": _charts(report)})
 
 
@@ -175,7 +181,8 @@ def render_csv(report: RiskReport) -> str:
     writer.writerow(["period", "to (exclusive)", report.end.isoformat()])
     for section, counter in (("delivery method", report.methods), ("TLS version", report.tls_versions),
                              ("next-hop authentication", report.authentication),
-                             ("no secure transport", report.insecure), ("portal", report.portal),
+                             ("no secure transport", report.insecure), ("MTA-STS", report.mta_sts),
+                             ("portal", report.portal),
                              ("plain replies", report.replies), ("consent", report.consents)):
         for metric, value in sorted(counter.items()):
             writer.writerow([section, metric, value])
