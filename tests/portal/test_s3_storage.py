@@ -17,6 +17,7 @@ from careseal.queue import store
 from careseal.queue.keys import rotate
 from careseal.queue.models import Message
 from careseal.queue.vault import blob_store, check_storage, key_ring
+from careseal.web import views
 from tests.portal.conftest import queue_and_escrow, sign_in
 from tests.support.s3 import SwiftS3
 from tests.support.sinks import free_port
@@ -183,3 +184,16 @@ def test_reply_kept_when_storage_down(settings: Settings, client: Client, lab_me
     assert "could not be sent" in response.content.decode()
     assert "See you on Tuesday." in response.content.decode()
     assert Message.objects.filter(kind=Message.Kind.PORTAL).count() == 0
+
+
+def test_healthz_checks_bucket(settings: Settings, client: Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(views, "_storage_checked", (-views.STORAGE_CHECK_INTERVAL, ""))
+    working = client.get("/healthz")
+    monkeypatch.setattr(views, "_storage_checked", (-views.STORAGE_CHECK_INTERVAL, ""))
+    unreachable(settings)
+
+    down = client.get("/healthz")
+
+    assert working.json()["storage"] == "ok"
+    assert down.status_code == 503
+    assert down.json()["storage"] == "unreachable"

@@ -1,7 +1,17 @@
+"""Prometheus metrics and the health check."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
 import pytest
 from django.test import Client
 
 from careseal.queue import store
+from careseal.queue.vault import blob_store
+from careseal.web import views
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -27,3 +37,27 @@ def test_healthz_reports_ok(client: Client) -> None:
 
     assert response.status_code == 200
     assert response.json()["keys"] == "ok"
+
+
+@pytest.fixture
+def fresh_storage_check(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(views, "_storage_checked", (-views.STORAGE_CHECK_INTERVAL, ""))
+    blob_store.cache_clear()
+
+
+def test_healthz_reports_storage(client: Client, fresh_storage_check: None) -> None:
+    assert client.get("/healthz").json()["storage"] == "ok"
+
+
+def test_healthz_fails_without_blob_folder(client: Client, fresh_storage_check: None, settings: Any,
+                                           tmp_path: Path) -> None:
+    blocker = tmp_path / "blobs"
+    blocker.write_text("a file where the blob folder should be")
+    settings.CARESEAL = dataclasses.replace(settings.CARESEAL, storage=dataclasses.replace(
+        settings.CARESEAL.storage, path=blocker))
+
+    response = client.get("/healthz")
+    blob_store.cache_clear()
+
+    assert response.status_code == 503
+    assert response.json()["storage"] == "unreachable"

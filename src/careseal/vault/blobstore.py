@@ -34,6 +34,7 @@ class BlobNotFound(StorageError):
 
 
 class BlobStore(Protocol):
+    def check_reachable(self) -> None: ...
     def check_space(self, size: int) -> None: ...
     def put(self, name: str, data: bytes) -> None: ...
     def get(self, name: str) -> bytes: ...
@@ -46,6 +47,11 @@ class LocalBlobStore:
     def __init__(self, root: Path, min_free_bytes: int = 0) -> None:
         self.root = root
         self.min_free_bytes = min_free_bytes
+
+    def check_reachable(self) -> None:
+        """Raise :class:`StorageError` unless the folder exists and this process may write to it."""
+        if not self.root.is_dir() or not os.access(self.root, os.W_OK | os.X_OK):
+            raise StorageError(f"blob folder {self.root} is missing or not writable")
 
     def check_space(self, size: int) -> None:
         """Raise :class:`StorageFull` unless *size* bytes fit above the reserve."""

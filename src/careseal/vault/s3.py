@@ -56,6 +56,13 @@ class S3BlobStore:
             object_parameters={"ContentType": "application/octet-stream"},
         )
 
+    def check_reachable(self) -> None:
+        """Raise :class:`StorageError` unless the bucket answers a HEAD request with these credentials."""
+        try:
+            self._storage.connection.meta.client.head_bucket(Bucket=self.bucket)
+        except (BotoCoreError, ClientError) as error:
+            raise StorageError(f"cannot reach {self._where()}: {_reason(error)}") from None
+
     def check_space(self, size: int) -> None:
         """Do nothing, because a bucket reports no free space; a full one fails the upload instead."""
 
