@@ -91,3 +91,22 @@ def test_lost_lease_keeps_other_result() -> None:
     attempt.refresh_from_db()
     assert delivery.status == Delivery.Status.DELIVERED
     assert attempt.outcome == "deferred"
+
+
+def test_unreadable_content_still_gets_dsn() -> None:
+    delivery, attempt = claimed_attempt(age=dt.timedelta(days=6))
+    Message.objects.filter(pk=delivery.message_id).update(message_id="<biopsy-1@clinic.test>")
+    delivery.refresh_from_db()
+    message = delivery.message
+    unreadable = DeliveryResult(Outcome.DEFERRED, "content storage unavailable; see the gateway log", "4.3.0")
+
+    status = outcomes.record(delivery, attempt, unreadable, "w1", None)
+
+    dsn = Message.objects.get(kind=Message.Kind.DSN)
+    body = store.content(dsn)
+    assert status == "failed"
+    assert list(dsn.deliveries.values_list("recipient", flat=True)) == ["a@clinic.test"]
+    assert b"Status: 4.4.7" in body
+    assert f"its queue id here is {message.id}.".encode() in body
+    assert b"Message-ID: <biopsy-1@clinic.test>" in body
+    assert b"Biopsy" not in body

@@ -32,15 +32,22 @@ class FailedRecipient:
     diagnostic: str
 
 
-def build(*, hostname: str, original: bytes, original_sender: str, queued_at: dt.datetime,
-          failures: list[FailedRecipient], hide_subject: bool = False) -> tuple[bytes, str]:
+def build(*, hostname: str, original: bytes | None, original_sender: str, queued_at: dt.datetime,
+          failures: list[FailedRecipient], hide_subject: bool = False, original_id: str = "",
+          queue_id: str = "") -> tuple[bytes, str]:
     """Return the DSN's bytes (CRLF line endings) and its Message-ID.
 
     With *hide_subject* (the PHI guard matched the subject), the returned
-    header block leaves Subject out.
+    header block leaves Subject out. Where the original could not be read
+    (*original* is None), the header block holds only its Message-ID
+    (*original_id*), and the text names the gateway's *queue_id* for it.
     """
-    original_headers, _ = split_message(remove_fields(original, "Subject") if hide_subject else original)
-    original_headers = original_headers[:MAX_HEADER_BYTES]
+    if original is None:
+        original_headers = (f"Message-ID: {_clean(original_id, 900)}\r\n\r\n".encode("ascii")
+                            if original_id else b"\r\n")
+    else:
+        original_headers, _ = split_message(remove_fields(original, "Subject") if hide_subject else original)
+        original_headers = original_headers[:MAX_HEADER_BYTES]
     message_id = make_message_id(hostname)
     boundary = "=_careseal_" + secrets.token_hex(12)
 
@@ -59,7 +66,7 @@ def build(*, hostname: str, original: bytes, original_sender: str, queued_at: dt
         f"--{boundary}",
         "Content-Type: text/plain; charset=us-ascii",
         "",
-        *_explanation(hostname, failures),
+        *_explanation(hostname, failures, unreadable_queue_id=queue_id if original is None else ""),
         "",
         f"--{boundary}",
         "Content-Type: message/delivery-status",
@@ -90,13 +97,20 @@ def build(*, hostname: str, original: bytes, original_sender: str, queued_at: dt
     return body, message_id
 
 
-def _explanation(hostname: str, failures: list[FailedRecipient]) -> list[str]:
+def _explanation(hostname: str, failures: list[FailedRecipient], unreadable_queue_id: str = "") -> list[str]:
+    if unreadable_queue_id:
+        identification = [
+            "The gateway could not read the stored message, so only its Message-ID",
+            f"is attached to identify it; its queue id here is {unreadable_queue_id}.",
+        ]
+    else:
+        identification = ["The message itself is not attached; its headers are, to identify it."]
     lines = [
         f"This is the mail system at {hostname}.",
         "",
         "Your message could not be delivered to the recipients below. The",
-        "delivery report that follows gives the reason for each. The message",
-        "itself is not attached; its headers are, to identify it.",
+        "delivery report that follows gives the reason for each.",
+        *identification,
         "",
     ]
     lines += [f"  <{f.recipient}>: {_clean(f.diagnostic, 200)}" for f in failures]

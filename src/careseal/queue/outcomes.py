@@ -78,7 +78,8 @@ def record(delivery: Delivery, attempt: DeliveryAttempt, result: DeliveryResult,
             # Another worker took the row after our lease expired, so its result is kept.
             log.warning("lease lost queue_id=%s delivery=%s attempt=%d", message.id, delivery.pk, attempt.number)
             return str(delivery.status)
-        if status == Delivery.Status.FAILED and _wants_dsn(message) and content is not None:
+        if status == Delivery.Status.FAILED and _wants_dsn(message):
+            # Without content (its blob could not be read) the DSN identifies the message by its ids alone.
             _queue_dsn(message, delivery, result, reason, dsn_status, content)
 
     log.info("attempt queue_id=%s delivery=%s attempt=%d outcome=%s status=%s next_hop=%s tls=%s",
@@ -134,7 +135,7 @@ def _hop_json(hop: object) -> dict[str, object]:
 
 
 def _queue_dsn(message: Message, delivery: Delivery, result: DeliveryResult, reason: str,
-               status_code: str, content: bytes) -> None:
+               status_code: str, content: bytes | None) -> None:
     last = result.last
     if not status_code.startswith(("4.", "5.")):
         status_code = "5.0.0"
@@ -146,7 +147,8 @@ def _queue_dsn(message: Message, delivery: Delivery, result: DeliveryResult, rea
     )
     body, message_id = dsn.build(hostname=settings.CARESEAL.hostname, original=content,
                                  original_sender=message.envelope_sender, queued_at=message.created_at,
-                                 failures=[failure], hide_subject=message.subject_is_phi)
+                                 failures=[failure], hide_subject=message.subject_is_phi,
+                                 original_id=message.message_id, queue_id=message.id)
     bounce = store.accept(store.Submission(
         content=body, envelope_sender="", recipients=[message.envelope_sender], message_id=message_id,
         kind=Message.Kind.DSN, body_8bit=not body.isascii(), smtputf8=not message.envelope_sender.isascii(),
