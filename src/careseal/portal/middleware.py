@@ -10,6 +10,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
 from careseal.vault.blobstore import BlobNotFound, StorageError
+from careseal.vault.envelope import DecryptionError
 
 log = logging.getLogger("careseal.portal")
 
@@ -48,12 +49,14 @@ class SessionTouchMiddleware:
 
 
 class StorageUnavailableMiddleware:
-    """Middleware that returns 503 and a retry page when the blob store fails.
+    """Middleware that answers a blob store failure in a patient page with a page of the portal's own.
 
     An outage of the storage service (an S3 endpoint down, a disk gone) is a
-    temporary fault, and the patient is told so. The log line names the
-    request path and the fault, and neither contains PHI. A missing blob is
-    not an outage, so it still ends as a server error.
+    temporary fault: 503 with Retry-After, and a page asking the patient to
+    try again. A blob that is missing or fails its integrity check will not
+    come back by itself: 500, and a page pointing to the practice. The log
+    line names the request path and the fault, and neither contains PHI.
+    Console pages keep Django's own error handling.
     """
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
@@ -63,9 +66,15 @@ class StorageUnavailableMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
-        if not isinstance(exception, StorageError) or isinstance(exception, BlobNotFound):
+        if request.path.startswith("/console/"):
             return None
-        log.error("storage unavailable path=%s: %s", request.path, exception)
-        response = render(request, "portal/storage_unavailable.html", status=503)
-        response["Retry-After"] = str(STORAGE_RETRY_AFTER)
-        return response
+        if isinstance(exception, (BlobNotFound, DecryptionError)):
+            log.error("message content unreadable path=%s: %s: %s", request.path, type(exception).__name__,
+                      exception)
+            return render(request, "portal/content_lost.html", status=500)
+        if isinstance(exception, StorageError):
+            log.error("storage unavailable path=%s: %s", request.path, exception)
+            response = render(request, "portal/storage_unavailable.html", status=503)
+            response["Retry-After"] = str(STORAGE_RETRY_AFTER)
+            return response
+        return None

@@ -46,7 +46,8 @@ from careseal.portal.models import LanguagePreference
 from careseal.portal.reply import build_reply, queue_to_clinic
 from careseal.queue import store
 from careseal.queue.vault import hash_access_code, loggable
-from careseal.vault.blobstore import StorageError
+from careseal.vault.blobstore import BlobNotFound, StorageError
+from careseal.vault.envelope import DecryptionError
 
 log = logging.getLogger("careseal.portal")
 
@@ -269,8 +270,15 @@ def inbox(request: HttpRequest) -> HttpResponse:
     escrows = [e for e in Escrow.objects.select_related("message").filter(recipient=address) if e.available]
     items = []
     for escrow in escrows:
+        try:
+            content = _content(escrow)
+        except (StorageError, DecryptionError) as error:
+            # One unreadable message must not hide the others.
+            log.error("inbox entry unreadable escrow=%s: %s", escrow.id, error)
+            items.append({"escrow": escrow, "unreadable": True})
+            continue
         # The list needs Subject and From only, so only the header block is parsed.
-        header_block, _ = split_message(_content(escrow))
+        header_block, _ = split_message(content)
         parsed = reading.parse(header_block + b"\r\n")
         items.append({"escrow": escrow, "subject": reading.header_text(parsed, "Subject"),
                       "sender": reading.header_text(parsed, "From")})
@@ -349,10 +357,11 @@ def attachment(request: HttpRequest, escrow_id: str, index: int) -> HttpResponse
 def download(request: HttpRequest, escrow_id: str) -> HttpResponse:
     """Return the whole message, attachments included, as an .eml file the patient can keep."""
     escrow = _escrow_for(request, escrow_id)
+    content = _content(escrow)
     audit.record("portal.message_downloaded", actor=identity.patient_actor(escrow.recipient),
                  subject={"queue_id": escrow.message_id, "escrow_id": escrow.id})
     log.info("message downloaded escrow=%s", escrow.id)
-    return _download(_content(escrow), f"message-{escrow.created_at:%Y-%m-%d}.eml", "message/rfc822")
+    return _download(content, f"message-{escrow.created_at:%Y-%m-%d}.eml", "message/rfc822")
 
 
 @require_http_methods(["GET", "POST"])
@@ -372,6 +381,8 @@ def reply(request: HttpRequest, escrow_id: str) -> HttpResponse:
                                           body=form.cleaned_data["body"], files=form.cleaned_data["attachments"])
         queued = queue_to_clinic(content, message_id, clinician, "portal reply to the clinic: verified TLS only")
     except StorageError as error:
+        if isinstance(error, BlobNotFound):
+            raise  # lost content is no outage; the error page says so
         # Keep what the patient typed on the page; only attachments must be chosen again.
         log.error("portal reply not stored escrow=%s: %s", escrow.id, error)
         return render(request, "portal/reply.html", {"escrow": escrow, "form": form, "error": "storage"},
