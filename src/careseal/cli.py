@@ -426,6 +426,9 @@ def _escrow_command(args: argparse.Namespace) -> int:
     if count == 0:
         raise CommandError(f"no active escrow for queue id {args.queue_id}")
     print(f"{args.action}: {count} escrowed message(s) changed")
+    if args.action == "recall" and lifecycle.content_stored(args.queue_id):
+        print(f"recall: the content of {args.queue_id} is still stored (storage fault, or another recipient "
+              "still needs it); removal is retried every minute while the worker runs", file=sys.stderr)
     return 0
 
 

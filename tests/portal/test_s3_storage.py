@@ -197,3 +197,25 @@ def test_healthz_checks_bucket(settings: Settings, client: Client, monkeypatch: 
     assert working.json()["storage"] == "ok"
     assert down.status_code == 503
     assert down.json()["storage"] == "unreachable"
+
+
+def test_recall_during_outage_removes_content_later(swift: SwiftS3, bucket: str, settings: Settings,
+                                                    lab_message: bytes) -> None:
+    queue_and_escrow(lab_message)
+    message = submitted()
+    working = settings.CARESEAL
+
+    unreachable(settings)
+    lifecycle.recall(message.id)
+    message.refresh_from_db()
+    during = message.content_removed_at
+    settings.CARESEAL = working
+    blob_store.cache_clear()
+    still_there = f"sealed/{message.id}" in swift.objects(bucket, prefix="sealed/")
+    lifecycle.housekeeping()
+    message.refresh_from_db()
+
+    assert during is None
+    assert still_there
+    assert message.content_removed_at is not None
+    assert f"sealed/{message.id}" not in swift.objects(bucket, prefix="sealed/")

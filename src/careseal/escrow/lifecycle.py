@@ -86,11 +86,22 @@ def housekeeping(now: dt.datetime | None = None) -> dict[str, int]:
         for escrow_id, queue_id in due:
             audit.record("escrow.expired", subject={"queue_id": queue_id, "escrow_id": escrow_id},
                          data={"opened": Escrow.objects.filter(pk=escrow_id, first_opened_at__isnull=False).exists()})
-    for queue_id in {queue_id for _, queue_id in due}:
+    for queue_id in {queue_id for _, queue_id in due} | set(_removals_outstanding()):
         remove_unneeded_content(queue_id)
     if expired:
         log.info("escrows expired count=%d", expired)
     return {"expired": expired, "reminded": _send_reminders(now)}
+
+
+def content_stored(queue_id: str) -> bool:
+    return Message.objects.filter(pk=queue_id, content_removed_at__isnull=True).exists()
+
+
+def _removals_outstanding(limit: int = 100) -> list[str]:
+    """Return messages whose escrows all ended but whose content is still stored, as after a failed delete."""
+    ended = (Escrow.Status.RECALLED, Escrow.Status.EXPIRED)
+    return list(Message.objects.filter(content_removed_at__isnull=True, escrows__status__in=ended)
+                .exclude(escrows__status=Escrow.Status.ACTIVE).values_list("id", flat=True).distinct()[:limit])
 
 
 def _send_reminders(now: dt.datetime) -> int:
@@ -145,13 +156,16 @@ def remove_unneeded_content(queue_id: str) -> bool:
         return False
     if Delivery.objects.filter(Q(message_id=queue_id) & Q(status__in=Delivery.PENDING)).exists():
         return False
-    if not Message.objects.filter(pk=queue_id, content_removed_at__isnull=True).update(
-            content_removed_at=timezone.now()):
+    if not Message.objects.filter(pk=queue_id, content_removed_at__isnull=True).exists():
         return False
+    # The blob goes first: marking the row removed before a failed delete would stop every retry.
     try:
         blob_store().delete(queue_id)
     except StorageError as error:
-        log.error("content removal failed queue_id=%s: %s", queue_id, error)
+        log.error("content removal failed, retried by housekeeping queue_id=%s: %s", queue_id, error)
+        return False
+    if not Message.objects.filter(pk=queue_id, content_removed_at__isnull=True).update(
+            content_removed_at=timezone.now()):
         return False
     audit.record("content.removed", subject={"queue_id": queue_id})
     log.info("content removed queue_id=%s", queue_id)
