@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -276,3 +277,90 @@ def test_empty_s3_secret_file_is_refused(tmp_path: Path, no_overrides: None) -> 
 
     with pytest.raises(ConfigError, match="is empty"):
         config.load(path)
+
+
+S3_ENDPOINT_INVALID = [
+    pytest.param('"https://admin:TopSecretPw@s3.clinic.test"', "contains credentials", id="userinfo"),
+    pytest.param('"https://s3.clinic.test:70000"', "invalid port", id="port-out-of-range"),
+    pytest.param('"https://s3.clinic.test:abc"', "invalid port", id="port-not-a-number"),
+    pytest.param('"https://s3.clinic.test/?x=1"', "expected https://host", id="query"),
+    pytest.param('"https://s3.clinic.test#frag"', "expected https://host", id="fragment"),
+    pytest.param('"https://s3.clinic.test "', "expected https://host", id="trailing-space"),
+    pytest.param('"https://s3.klínik.test"', "expected https://host", id="non-ascii-host"),
+    pytest.param('"https://s3_clinic!.test"', "invalid host name", id="bad-host"),
+    pytest.param('"http://s3.clinic.test:9000"', "plain http is allowed for loopback endpoints only",
+                 id="plain-http-remote"),
+]
+
+
+@pytest.mark.parametrize(("endpoint", "problem"), S3_ENDPOINT_INVALID)
+def test_invalid_s3_endpoint(tmp_path: Path, no_overrides: None, endpoint: str, problem: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        config.load(write(tmp_path, MINIMAL + f'[storage]\nurl = "s3://clinic-blobs"\nendpoint_url = {endpoint}\n'))
+
+    assert raised.value.key == "storage.endpoint_url"
+    assert problem in raised.value.problem
+    assert "TopSecretPw" not in str(raised.value)
+
+
+@pytest.mark.parametrize("endpoint", ["http://127.0.0.1:9000", "http://localhost:9000", "http://[::1]:9000",
+                                      "https://s3.eu-west-1.amazonaws.com", "https://10.0.0.5:9000"])
+def test_valid_s3_endpoints(tmp_path: Path, no_overrides: None, endpoint: str) -> None:
+    path = write(tmp_path, MINIMAL + f'[storage]\nurl = "s3://clinic-blobs"\nendpoint_url = "{endpoint}"\n')
+
+    assert config.load(path).storage.s3.endpoint_url == endpoint  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize(("key", "value"), [
+    ("access_key_id", '"careseal:gateway\\r\\nX: y"'),
+    ("access_key_id", '"with space"'),
+    ("region", '"us-east-1\\n"'),
+    ("region", '"EU West"'),
+])
+def test_header_breaking_s3_values_rejected(tmp_path: Path, no_overrides: None, key: str, value: str) -> None:
+    (tmp_path / "s3.secret").write_text("secret\n")
+    extra = 'secret_access_key_file = "s3.secret"\n' if key == "access_key_id" else ""
+    path = write(tmp_path, MINIMAL + f'[storage]\nurl = "s3://clinic-blobs"\n{key} = {value}\n{extra}')
+
+    with pytest.raises(ConfigError) as raised:
+        config.load(path)
+
+    assert raised.value.key == f"storage.{key}"
+
+
+@pytest.mark.parametrize("special", ["/dev/zero", "fifo", "directory"])
+def test_secret_file_must_be_small_regular_file(tmp_path: Path, no_overrides: None, special: str) -> None:
+    if special == "fifo":
+        target = tmp_path / "secret.fifo"
+        os.mkfifo(target)
+    elif special == "directory":
+        target = tmp_path / "secret.d"
+        target.mkdir()
+    else:
+        target = Path(special)
+    path = write(tmp_path, MINIMAL + (
+        f'[storage]\nurl = "s3://clinic-blobs"\naccess_key_id = "AKID"\nsecret_access_key_file = "{target}"\n'))
+
+    with pytest.raises(ConfigError) as raised:
+        config.load(path)
+
+    assert raised.value.key == "storage.secret_access_key_file"
+
+
+def test_oversized_secret_file_rejected(tmp_path: Path, no_overrides: None) -> None:
+    (tmp_path / "s3.secret").write_text("x" * 5000)
+    path = write(tmp_path, MINIMAL + (
+        '[storage]\nurl = "s3://clinic-blobs"\naccess_key_id = "AKID"\nsecret_access_key_file = "s3.secret"\n'))
+
+    with pytest.raises(ConfigError, match="longer than 4096 bytes"):
+        config.load(path)
+
+
+def test_environment_file_url_ignores_s3_keys(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CARESEAL_STORAGE_URL", "file:blobs")
+    path = write(tmp_path, MINIMAL + '[storage]\nurl = "s3://clinic-blobs"\nendpoint_url = "https://s3.clinic.test"\n')
+
+    storage = config.load(path).storage
+
+    assert storage.s3 is None
+    assert storage.path == tmp_path.resolve() / "blobs"

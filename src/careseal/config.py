@@ -12,6 +12,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+import stat
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -347,6 +348,8 @@ def parse_database_url(url: str, base: Path) -> DatabaseConfig:
 # dots and hyphens, starting and ending with a letter or digit.
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _PREFIX = re.compile(r"^[A-Za-z0-9._/-]{1,512}$")
+_REGION = re.compile(r"[a-z0-9-]{1,64}")
+_ACCESS_KEY = re.compile(r"[!-~]{1,256}")
 _S3_KEYS = {"endpoint_url", "region", "access_key_id", "secret_access_key_file", "ca_file", "addressing_style"}
 
 
@@ -366,7 +369,8 @@ def _storage(table: dict[str, Any], base: Path, url_override: str | None = None)
     if not parts.path or parts.netloc:
         raise ConfigError("storage.url", f"expected file:///absolute/path or file:relative/path, got {url!r}")
     stray = sorted(_S3_KEYS & table.keys())
-    if stray:
+    if stray and not url_override:
+        # With CARESEAL_STORAGE_URL naming local files, the file's S3 keys are simply not used.
         raise ConfigError(f"storage.{stray[0]}", "applies to s3:// storage only")
     return StorageConfig(url=url, path=_path(base, parts.path), min_free_bytes=min_free * 1024 * 1024)
 
@@ -385,28 +389,20 @@ def _s3(table: dict[str, Any], base: Path, url: str) -> S3Config:
         raise ConfigError("storage.url", f"invalid key prefix {parts.path!r}: use letters, digits, "
                                          "'.', '_', '-' and '/' between names")
 
-    endpoint_url = _get(table, "endpoint_url", str, default="", key="storage.endpoint_url")
-    if endpoint_url:
-        endpoint = urlsplit(endpoint_url)
-        if endpoint.scheme not in ("http", "https") or not endpoint.hostname or endpoint.path.strip("/"):
-            raise ConfigError("storage.endpoint_url", f"expected https://host[:port], got {endpoint_url!r}")
-
+    endpoint_url = _s3_endpoint(_get(table, "endpoint_url", str, default="", key="storage.endpoint_url"))
     region = _get(table, "region", str, default="", key="storage.region")
+    if region and not _REGION.fullmatch(region):
+        raise ConfigError("storage.region", f"invalid region {region!r}: use letters, digits and hyphens")
     access_key_id = _get(table, "access_key_id", str, default="", key="storage.access_key_id")
+    if access_key_id and not _ACCESS_KEY.fullmatch(access_key_id):
+        raise ConfigError("storage.access_key_id", "must be printable ASCII without spaces")
     secret_file_raw = _get(table, "secret_access_key_file", str, default="", key="storage.secret_access_key_file")
     secret = ""
     if bool(access_key_id) != bool(secret_file_raw):
         raise ConfigError("storage.secret_access_key_file" if access_key_id else "storage.access_key_id",
                           "set both access_key_id and secret_access_key_file, or neither")
     if secret_file_raw:
-        secret_file = _path(base, secret_file_raw)
-        try:
-            secret = secret_file.read_text(encoding="utf-8").strip()
-        except (OSError, UnicodeDecodeError) as error:
-            reason = error.strerror if isinstance(error, OSError) else "not UTF-8 text"
-            raise ConfigError("storage.secret_access_key_file", f"cannot read {secret_file}: {reason}") from None
-        if not secret:
-            raise ConfigError("storage.secret_access_key_file", f"{secret_file} is empty")
+        secret = _read_secret(_path(base, secret_file_raw), "storage.secret_access_key_file")
 
     ca_file_raw = _get(table, "ca_file", str, default="", key="storage.ca_file")
     ca_file = _path(base, ca_file_raw) if ca_file_raw else None
@@ -421,6 +417,63 @@ def _s3(table: dict[str, Any], base: Path, url: str) -> S3Config:
         access_key_id=access_key_id, secret_access_key=secret, ca_file=ca_file,
         addressing_style=addressing_style,
     )
+
+
+def _s3_endpoint(value: str) -> str:
+    """Return *value* if it is a usable S3 endpoint URL; raise ConfigError naming storage.endpoint_url."""
+    if not value:
+        return ""
+    key = "storage.endpoint_url"
+    shown = _redact(value)
+    endpoint = urlsplit(value)
+    if endpoint.username is not None or endpoint.password is not None:
+        raise ConfigError(key, f"{shown} contains credentials; set access_key_id and secret_access_key_file instead")
+    if (endpoint.scheme not in ("http", "https") or not endpoint.hostname or endpoint.path.strip("/")
+            or endpoint.query or endpoint.fragment or not value.isascii() or value != value.strip()):
+        raise ConfigError(key, f"expected https://host or https://host:port, got {shown!r}")
+    try:
+        _ = endpoint.port  # parsed on access
+    except ValueError:
+        raise ConfigError(key, f"invalid port in {shown!r}") from None
+    if not _HOSTNAME.match(endpoint.hostname) and not _is_ip(endpoint.hostname):
+        raise ConfigError(key, f"invalid host name in {shown!r}")
+    if endpoint.scheme == "http" and not _is_loopback(endpoint.hostname):
+        # Blobs are sealed, but over plain HTTP an attacker on the path could delete or replace them.
+        raise ConfigError(key, f"plain http is allowed for loopback endpoints only; use https for {shown!r}")
+    return value
+
+
+def _read_secret(path: Path, key: str, limit: int = 4096) -> str:
+    """Return the stripped text of the regular file *path*, refusing anything else or anything longer than *limit*."""
+    try:
+        # Checked before opening, because opening a FIFO for reading would block.
+        if not stat.S_ISREG(path.stat().st_mode):
+            raise ConfigError(key, f"{path} is not a regular file")
+        with path.open("rb") as handle:
+            raw = handle.read(limit + 1)
+    except OSError as error:
+        raise ConfigError(key, f"cannot read {path}: {error.strerror}") from None
+    if len(raw) > limit:
+        raise ConfigError(key, f"{path} is longer than {limit} bytes; it should hold the secret alone")
+    try:
+        secret = raw.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise ConfigError(key, f"cannot read {path}: not UTF-8 text") from None
+    if not secret:
+        raise ConfigError(key, f"{path} is empty")
+    return secret
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def _is_loopback(host: str) -> bool:
+    return host == "localhost" or (_is_ip(host) and ipaddress.ip_address(host).is_loopback)
 
 
 def _submission(table: dict[str, Any], base: Path) -> SubmissionConfig:

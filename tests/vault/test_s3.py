@@ -13,6 +13,7 @@ from careseal.config import S3Config
 from careseal.vault.blobstore import StorageError
 from careseal.vault.s3 import S3BlobStore
 from tests.support.s3 import SwiftS3
+from tests.support.sinks import free_port
 
 NAME = "q0123456789abcdef"
 
@@ -73,7 +74,7 @@ def test_path_names_rejected(swift: SwiftS3, bucket: str, s3_config: S3Config) -
 def test_wrong_secret_names_setting(s3_config: S3Config) -> None:
     store = S3BlobStore(dataclasses.replace(s3_config, secret_access_key="not-the-secret"))
 
-    with pytest.raises(StorageError, match=r"SignatureDoesNotMatch \(HTTP 403\): check storage.secret_access_key"):
+    with pytest.raises(StorageError, match=r"SignatureDoesNotMatch \(HTTP 403\): check storage.access_key_id"):
         store.put(NAME, b"x")
 
 
@@ -94,3 +95,26 @@ def test_untrusted_endpoint_certificate_rejected(
         store.put(NAME, b"x")
 
     assert swift.objects(bucket) == {}
+
+
+def test_wrong_secret_on_read_names_settings(bucket: str, s3_config: S3Config) -> None:
+    S3BlobStore(s3_config).put(NAME, b"x")
+    store = S3BlobStore(dataclasses.replace(s3_config, secret_access_key="not-the-secret"))
+
+    with pytest.raises(StorageError, match="check storage.access_key_id and storage.secret_access_key_file"):
+        store.get(NAME)
+
+
+def test_untrusted_certificate_names_ca_file(s3_config: S3Config, tmp_path: Path) -> None:
+    other = tmp_path / "other-ca.pem"
+    trustme.CA().cert_pem.write_to_path(str(other))
+
+    with pytest.raises(StorageError, match="check storage.ca_file"):
+        S3BlobStore(dataclasses.replace(s3_config, ca_file=other)).check_reachable()
+
+
+def test_closed_port_names_endpoint(s3_config: S3Config) -> None:
+    store = S3BlobStore(dataclasses.replace(s3_config, endpoint_url=f"https://127.0.0.1:{free_port()}"))
+
+    with pytest.raises(StorageError, match="check storage.endpoint_url"):
+        store.put(NAME, b"x")

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, ConnectTimeoutError, EndpointConnectionError, SSLError
 from django.core.files.base import ContentFile
 from storages.backends.s3 import S3Storage
 
@@ -105,16 +105,24 @@ def _reason(error: Exception) -> str:
     """Return the server's error code and HTTP status, with a hint for the common setup mistakes."""
     if isinstance(error, ClientError):
         response: dict[str, Any] = error.response
-        code = str(response.get("Error", {}).get("Code", "")) or "error"
         status = response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-        hint = _HINTS.get(code, "")
+        # A HEAD response has no body, so its error code is only the status number.
+        code = str(response.get("Error", {}).get("Code", "")) or str(status)
+        hint = _HINTS.get(code) or _HINTS.get(str(status), "")
         return f"{code} (HTTP {status}){hint}"
+    if isinstance(error, SSLError):
+        return f"{error}: check storage.ca_file, which must hold the CA of the endpoint's certificate"
+    if isinstance(error, EndpointConnectionError | ConnectTimeoutError):
+        return f"{error}: check storage.endpoint_url and that the service is running"
     return str(error) or type(error).__name__
 
 
+_CREDENTIALS = ": check storage.access_key_id and storage.secret_access_key_file"
 _HINTS = {
     "NoSuchBucket": ": create the bucket first",
-    "InvalidAccessKeyId": ": check storage.access_key_id",
-    "SignatureDoesNotMatch": ": check storage.secret_access_key_file",
+    "404": ": no such bucket or object",
+    "InvalidAccessKeyId": _CREDENTIALS,
+    "SignatureDoesNotMatch": _CREDENTIALS,
     "AccessDenied": ": the credentials may not read, write and delete objects in this bucket",
+    "403": _CREDENTIALS + ", and that they may use this bucket",
 }
