@@ -69,3 +69,15 @@ def test_failed_download_not_audited(client: Client, lab_message: bytes) -> None
 
     assert response.status_code == 500
     assert not AuditEvent.objects.filter(kind="portal.message_downloaded").exists()
+
+
+def test_grown_blob_not_read(client: Client, lab_message: bytes) -> None:
+    pickup = queue_and_escrow(lab_message)
+    sign_in(client, pickup)
+    path = blob_path(Escrow.objects.get(pk=pickup.escrow_id).message_id)
+    path.write_bytes(path.read_bytes() + b"\0" * 1_000_000)
+
+    response = client.get(f"/messages/{pickup.escrow_id}")
+
+    assert response.status_code == 500
+    assert "This message cannot be shown" in response.content.decode()

@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 
 from careseal.vault import envelope, keyring
-from careseal.vault.blobstore import LocalBlobStore, StorageError, StorageFull
+from careseal.vault.blobstore import BlobTooLarge, LocalBlobStore, StorageError, StorageFull
 
 
 @pytest.fixture
@@ -73,3 +73,16 @@ def test_blob_store_rejects_path_names(tmp_path: Path) -> None:
 def test_blob_store_reserve_enforced(tmp_path: Path) -> None:
     with pytest.raises(StorageFull):
         LocalBlobStore(tmp_path, min_free_bytes=1 << 60).put("abcdef0123456789", b"x")
+
+
+def test_blob_store_refuses_oversized_blob(tmp_path: Path) -> None:
+    store = LocalBlobStore(tmp_path)
+    store.put("abcdef0123456789", b"x" * 4096)
+
+    with pytest.raises(BlobTooLarge):
+        store.get("abcdef0123456789", max_size=4095)
+    assert store.get("abcdef0123456789", max_size=4096) == b"x" * 4096
+
+
+def test_sealed_size_matches_seal(ring: keyring.KeyRing) -> None:
+    assert len(envelope.seal(ring, "q1", b"y" * 1000).blob) == envelope.sealed_size(1000)

@@ -10,7 +10,7 @@ import pytest
 import trustme
 
 from careseal.config import S3Config
-from careseal.vault.blobstore import StorageError
+from careseal.vault.blobstore import BlobTooLarge, StorageError
 from careseal.vault.s3 import S3BlobStore
 from tests.support.s3 import SwiftS3
 from tests.support.sinks import free_port
@@ -118,3 +118,10 @@ def test_closed_port_names_endpoint(s3_config: S3Config) -> None:
 
     with pytest.raises(StorageError, match="check storage.endpoint_url"):
         store.put(NAME, b"x")
+
+
+def test_oversized_object_not_downloaded(swift: SwiftS3, bucket: str, s3_config: S3Config) -> None:
+    swift.client().put_object(Bucket=bucket, Key=f"sealed/{NAME}", Body=b"x" * 4096)
+
+    with pytest.raises(BlobTooLarge, match="has 4096 bytes, expected at most 100"):
+        S3BlobStore(s3_config).get(NAME, max_size=100)

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from careseal.vault.blobstore import BlobNotFound, StorageError
+from careseal.vault.blobstore import BlobUnusable, StorageError
 from careseal.vault.envelope import DecryptionError
 
 log = logging.getLogger("careseal.portal")
@@ -68,7 +68,7 @@ class StorageUnavailableMiddleware:
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         if request.path.startswith("/console/"):
             return None
-        if isinstance(exception, (BlobNotFound, DecryptionError)):
+        if isinstance(exception, (BlobUnusable, DecryptionError)):
             log.error("message content unreadable path=%s: %s: %s", request.path, type(exception).__name__,
                       exception)
             return render(request, "portal/content_lost.html", status=500)

@@ -46,7 +46,7 @@ from careseal.portal.models import LanguagePreference
 from careseal.portal.reply import build_reply, queue_to_clinic
 from careseal.queue import store
 from careseal.queue.vault import hash_access_code, loggable
-from careseal.vault.blobstore import BlobNotFound, StorageError
+from careseal.vault.blobstore import BlobUnusable, StorageError
 from careseal.vault.envelope import DecryptionError
 
 log = logging.getLogger("careseal.portal")
@@ -381,7 +381,7 @@ def reply(request: HttpRequest, escrow_id: str) -> HttpResponse:
                                           body=form.cleaned_data["body"], files=form.cleaned_data["attachments"])
         queued = queue_to_clinic(content, message_id, clinician, "portal reply to the clinic: verified TLS only")
     except StorageError as error:
-        if isinstance(error, BlobNotFound):
+        if isinstance(error, BlobUnusable):
             raise  # lost content is no outage; the error page says so
         # Keep what the patient typed on the page; only attachments must be chosen again.
         log.error("portal reply not stored escrow=%s: %s", escrow.id, error)

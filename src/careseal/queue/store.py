@@ -91,5 +91,5 @@ def accept(submission: Submission) -> Message:
 
 def content(message: Message) -> bytes:
     """Return the decrypted content of *message*; raise DecryptionError or StorageError."""
-    blob = blob_store().get(message.id)
+    blob = blob_store().get(message.id, max_size=envelope.sealed_size(message.size))
     return envelope.open_sealed(key_ring(), message.id, blob, message.key_id, bytes(message.wrapped_key))

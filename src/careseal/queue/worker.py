@@ -32,7 +32,8 @@ from careseal.queue.models import Delivery
 from careseal.replies.service import tracked_content
 from careseal.transport import nexthop, smtp
 from careseal.transport.tls import verified_context
-from careseal.vault.blobstore import StorageError
+from careseal.vault.blobstore import BlobUnusable, StorageError
+from careseal.vault.envelope import DecryptionError
 
 log = logging.getLogger("careseal.delivery")
 
@@ -140,11 +141,13 @@ class Worker:
         except asyncio.CancelledError:
             raise
         except Exception as error:
-            if isinstance(error, StorageError):
-                # Storage errors name only blobs and the store, so the whole message is logged.
+            if isinstance(error, (StorageError, DecryptionError)):
+                # These errors name only blobs, keys and the store, so the whole message is logged.
                 log.error("attempt deferred, content unreadable queue_id=%s delivery=%s attempt=%d: %s",
                           message.id, delivery.pk, attempt.number, error)
-                reason = "content storage unavailable; see the gateway log"
+                reason = ("stored content missing or damaged; see the gateway log"
+                          if isinstance(error, (BlobUnusable, DecryptionError))
+                          else "content storage unavailable; see the gateway log")
             else:
                 # Exception messages can quote addresses, so only the type and location are logged.
                 log.error("attempt failed with an internal error queue_id=%s delivery=%s attempt=%d error=%s at=%s",

@@ -29,15 +29,23 @@ class StorageError(Exception):
     """A blob could not be written, read or removed."""
 
 
-class BlobNotFound(StorageError):
+class BlobUnusable(StorageError):
+    """The store answered, and the blob cannot be used: retrying will not help."""
+
+
+class BlobNotFound(BlobUnusable):
     """The store has no blob of that name."""
+
+
+class BlobTooLarge(BlobUnusable):
+    """The blob is larger than the reader expected, so it was not read: a sign of tampering."""
 
 
 class BlobStore(Protocol):
     def check_reachable(self) -> None: ...
     def check_space(self, size: int) -> None: ...
     def put(self, name: str, data: bytes) -> None: ...
-    def get(self, name: str) -> bytes: ...
+    def get(self, name: str, max_size: int | None = None) -> bytes: ...
     def delete(self, name: str) -> None: ...
 
 
@@ -88,9 +96,14 @@ class LocalBlobStore:
                 raise StorageFull(f"disk full while writing blob {name}") from None
             raise StorageError(f"cannot write blob {name}: {error.strerror}") from None
 
-    def get(self, name: str) -> bytes:
+    def get(self, name: str, max_size: int | None = None) -> bytes:
+        """Return the blob; with *max_size*, raise :class:`BlobTooLarge` instead of reading a larger one."""
         try:
-            return self._path(name).read_bytes()
+            with self._path(name).open("rb") as handle:
+                size = os.fstat(handle.fileno()).st_size
+                if max_size is not None and size > max_size:
+                    raise BlobTooLarge(f"blob {name} has {size} bytes, expected at most {max_size}")
+                return handle.read()
         except FileNotFoundError:
             raise BlobNotFound(f"cannot read blob {name}: no such file") from None
         except OSError as error:

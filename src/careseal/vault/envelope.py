@@ -33,6 +33,11 @@ WRAP_MAGIC = b"CSK1"
 NONCE_BYTES = 12
 
 
+def sealed_size(plain_size: int) -> int:
+    """Return the size of the blob :func:`seal` makes from *plain_size* bytes: magic, nonce, text and tag."""
+    return len(BLOB_MAGIC) + NONCE_BYTES + plain_size + 16
+
+
 class DecryptionError(Exception):
     """A blob or wrapped key that is malformed, tampered with or bound to another object."""
 

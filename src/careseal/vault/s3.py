@@ -17,7 +17,7 @@ from django.core.files.base import ContentFile
 from storages.backends.s3 import S3Storage
 
 from careseal.config import S3Config
-from careseal.vault.blobstore import NAME, BlobNotFound, StorageError
+from careseal.vault.blobstore import NAME, BlobNotFound, BlobTooLarge, StorageError
 
 # Uploads above this size go in parts, so one lost connection costs a part.
 _MULTIPART_THRESHOLD = 16 * 1024 * 1024
@@ -74,14 +74,22 @@ class S3BlobStore:
         except (BotoCoreError, ClientError, OSError) as error:
             raise StorageError(f"cannot write blob {name} to {self._where()}: {_reason(error)}") from None
 
-    def get(self, name: str) -> bytes:
+    def get(self, name: str, max_size: int | None = None) -> bytes:
+        """Return the blob in one GET; with *max_size*, raise BlobTooLarge before reading a larger body."""
         _check(name)
+        key = f"{self.prefix}/{name}" if self.prefix else name
         try:
-            with self._storage.open(name, "rb") as blob:
-                data: bytes = blob.read()
-        except FileNotFoundError:
-            raise BlobNotFound(f"cannot read blob {name} from {self._where()}: no such object") from None
-        except (BotoCoreError, ClientError, OSError) as error:
+            response = self._storage.connection.meta.client.get_object(Bucket=self.bucket, Key=key)
+            size = int(response["ContentLength"])
+            if max_size is not None and size > max_size:
+                response["Body"].close()
+                raise BlobTooLarge(f"blob {name} in {self._where()} has {size} bytes, expected at most {max_size}")
+            data: bytes = response["Body"].read()
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") in ("NoSuchKey", "404"):
+                raise BlobNotFound(f"cannot read blob {name} from {self._where()}: no such object") from None
+            raise StorageError(f"cannot read blob {name} from {self._where()}: {_reason(error)}") from None
+        except (BotoCoreError, OSError) as error:
             raise StorageError(f"cannot read blob {name} from {self._where()}: {_reason(error)}") from None
         return data
 
