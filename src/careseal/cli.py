@@ -18,6 +18,9 @@ class CommandError(Exception):
     """Invalid input to a command. The message names what to fix."""
 
 
+EX_TEMPFAIL = 75  # sysexits.h: a temporary failure, worth retrying
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
@@ -324,14 +327,21 @@ def _send(args: argparse.Namespace) -> int:
     raw, message_id = add_submission_headers(raw, hostname=config.hostname, received=received_header(
         helo="localhost", peer_ip="127.0.0.1", hostname=config.hostname, protocol="local",
         tls="careseal send", queue_id=queue_id))
-    store.accept(store.Submission(
-        content=raw, envelope_sender=args.sender, recipients=args.recipients, message_id=message_id,
-        smtputf8=not all(a.isascii() for a in [args.sender, *args.recipients]),
-        body_8bit=not raw.isascii(), queue_id=queue_id,
-        decisions={recipient: (d.policy, d.reasons) for recipient, d in chosen.items()},
-        subject_is_phi=subject_looks_like_phi(subject, config.policy.phi_patterns, config.policy.drug_names),
-        access_code_hash=hash_access_code(access_code) if access_code else "",
-    ))
+    from careseal.vault.blobstore import StorageError
+
+    try:
+        store.accept(store.Submission(
+            content=raw, envelope_sender=args.sender, recipients=args.recipients, message_id=message_id,
+            smtputf8=not all(a.isascii() for a in [args.sender, *args.recipients]),
+            body_8bit=not raw.isascii(), queue_id=queue_id,
+            decisions={recipient: (d.policy, d.reasons) for recipient, d in chosen.items()},
+            subject_is_phi=subject_looks_like_phi(subject, config.policy.phi_patterns, config.policy.drug_names),
+            access_code_hash=hash_access_code(access_code) if access_code else "",
+        ))
+    except StorageError as error:
+        # As sendmail does for a temporary failure, so scripts know to try again later.
+        print(f"careseal: message not queued, try again later: {error}", file=sys.stderr)
+        return EX_TEMPFAIL
     print(queue_id)
     return 0
 

@@ -15,7 +15,7 @@ from tests.e2e.test_portal_browser import text_of, wait_for
 from tests.support.browser import chromium, off_loopback
 from tests.support.gateway import ADMIN, Gateway
 from tests.support.s3 import SECRET_ACCESS_KEY, SwiftS3, configure_gateway
-from tests.support.sinks import TLSSink
+from tests.support.sinks import TLSSink, free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -121,3 +121,16 @@ def test_wrong_secret_stops_start(gateway_factory: object, swift: SwiftS3, bucke
     assert "storage check failed (storage.url)" in gateway.log()
     assert "SignatureDoesNotMatch" in gateway.log()
     assert "not-the-secret" not in gateway.log()
+
+
+def test_send_during_outage_exits_75(gateway_factory: object, swift: SwiftS3, bucket: str, tmp_path: Path) -> None:
+    gateway: Gateway = gateway_factory()  # type: ignore[operator]
+    configure_gateway(gateway, swift, bucket)
+    gateway.configure(lambda d: d["storage"].__setitem__("endpoint_url", f"https://127.0.0.1:{free_port()}"))
+    (tmp_path / "m.eml").write_bytes(b"From: admin@clinic.test\r\nSubject: Results\r\n\r\nAll normal.\r\n")
+
+    result = gateway.cli("send", "--from", ADMIN, "--to", "pat@patient.test", str(tmp_path / "m.eml"), check=False)
+
+    assert result.returncode == 75
+    assert b"message not queued, try again later" in result.stderr
+    assert b"Traceback" not in result.stderr

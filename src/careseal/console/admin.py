@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import secrets
 from typing import Any
 
 from django import forms
@@ -226,7 +227,8 @@ class ConsentAdmin(admin.ModelAdmin):
             address=obj.address, typed_name=obj.typed_name, language=obj.language or "en", method="paper",
             expires_at=obj.expires_at, recorded_by_id=request.user.pk, actor=f"staff:{request.user.pk}")
         if upload is not None:
-            name = f"consent-{consent.pk:08d}-form"
+            # Random, so instances that share a bucket prefix by mistake cannot overwrite each other's scans.
+            name = f"consent-{consent.pk}-{secrets.token_hex(8)}"
             sealed = envelope.seal(key_ring(), name, upload.read())
             blob_store().put(name, sealed.blob)
             Consent.objects.filter(pk=consent.pk).update(
