@@ -98,6 +98,11 @@ async def _run_async_role(role: str) -> int:
         log.error("key ring check failed (keys.dir): %s", error)
         return 1
 
+    from careseal.queue.vault import check_storage_at_start
+
+    if not await asyncio.to_thread(check_storage_at_start, role):
+        return 1
+
     if role == "submission":
         from careseal.queue.vault import check_storage
         from careseal.smtpd import submission
@@ -170,8 +175,11 @@ def _run_web() -> int:
     from django.conf import settings
     from waitress.server import create_server
 
+    from careseal.queue.vault import check_storage_at_start
     from careseal.web.wsgi import application
 
+    if not check_storage_at_start("web"):
+        return 1
     listen = settings.CARESEAL.web.listen
     try:
         server = create_server(application, host=listen.host, port=listen.port, threads=8, ident="CareSeal")

@@ -119,7 +119,7 @@ def test_wrong_secret_stops_start(gateway_factory: object, swift: SwiftS3, bucke
         gateway.start()
 
     assert "storage check failed (storage.url)" in gateway.log()
-    assert "SignatureDoesNotMatch" in gateway.log()
+    assert "check storage.access_key_id and storage.secret_access_key_file" in gateway.log()
     assert "not-the-secret" not in gateway.log()
 
 
@@ -134,3 +134,32 @@ def test_send_during_outage_exits_75(gateway_factory: object, swift: SwiftS3, bu
     assert result.returncode == 75
     assert b"message not queued, try again later" in result.stderr
     assert b"Traceback" not in result.stderr
+
+
+def test_move_to_s3_with_storage_copy(gateway_factory: object, swift: SwiftS3, bucket: str,
+                                      patient_without_tls: TLSSink, ca_file: Path, tmp_path: Path) -> None:
+    gateway: Gateway = gateway_factory()  # type: ignore[operator]
+    gateway.route("patient.test", "127.0.0.1", patient_without_tls.port, ca_file)
+    gateway.configure(lambda d: d["delivery"].__setitem__("policy", "escrow"))
+    (tmp_path / "m.eml").write_bytes(b"From: admin@clinic.test\r\nSubject: Results\r\n\r\nAll normal.\r\n")
+    queue_id = gateway.cli("send", "--from", ADMIN, "--to", "pat@patient.test",
+                           str(tmp_path / "m.eml")).stdout.decode().strip()
+    before = gateway.directory / "careseal-before.toml"
+    before.write_bytes(gateway.config_path.read_bytes())
+    configure_gateway(gateway, swift, bucket)
+
+    gateway.start()
+    stranded_log = gateway.log()
+    gateway.stop()
+    copied = gateway.cli("storage", "copy", "--from-config", str(before))
+    log_length = len(gateway.log())
+    gateway.start()
+    after_copy_log = gateway.log()[log_length:]
+
+    assert f"storage role=web url=s3://{bucket}/careseal" in stranded_log
+    assert f"is not in s3://{bucket}/careseal (queue ids {queue_id})" in stranded_log
+    assert "careseal storage copy --from-config" in stranded_log
+    assert b"Copied 1 blobs" in copied.stdout
+    assert f"careseal/{queue_id}" in swift.objects(bucket, prefix="careseal/")
+    assert "storage role=worker" in after_copy_log
+    assert "is not in" not in after_copy_log

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
 import secrets
 from functools import cache
 
@@ -13,6 +14,8 @@ from careseal.config import StorageConfig
 from careseal.mail.addresses import address_hash
 from careseal.vault import keyring
 from careseal.vault.blobstore import BlobStore, LocalBlobStore, StorageError
+
+log = logging.getLogger("careseal.storage")
 
 
 @cache
@@ -48,6 +51,32 @@ def check_storage() -> None:
     if store.get(name) != b"probe":
         raise StorageError(f"probe blob read back differently from {settings.CARESEAL.storage.url}")
     store.delete(name)
+
+
+def check_storage_at_start(role: str, sample: int = 3) -> bool:
+    """Log the storage in use and check it answers; warn if the newest messages' content is not there.
+
+    A missing blob among the newest messages usually means [storage] was
+    changed without copying the old content. Return False if the store
+    cannot be reached, so the role does not start.
+    """
+    from careseal.queue.models import Message
+
+    storage = settings.CARESEAL.storage
+    try:
+        store = blob_store()
+        store.check_reachable()
+        newest = Message.objects.filter(content_removed_at__isnull=True).order_by("-created_at")[:sample]
+        missing = [queue_id for queue_id in newest.values_list("id", flat=True) if not store.exists(queue_id)]
+    except StorageError as error:
+        log.error("storage check failed (storage.url) role=%s: %s", role, error)
+        return False
+    log.info("storage role=%s url=%s", role, storage.url)
+    if missing:
+        log.error("the content of %d of the %d newest messages is not in %s (queue ids %s); if [storage] was "
+                  "changed, copy the old content with 'careseal storage copy --from-config OLD.toml'",
+                  len(missing), sample, storage.url, ",".join(missing))
+    return True
 
 
 @cache

@@ -43,6 +43,7 @@ class BlobTooLarge(BlobUnusable):
 
 class BlobStore(Protocol):
     def check_reachable(self) -> None: ...
+    def exists(self, name: str) -> bool: ...
     def check_space(self, size: int) -> None: ...
     def put(self, name: str, data: bytes) -> None: ...
     def get(self, name: str, max_size: int | None = None) -> bytes: ...
@@ -60,6 +61,9 @@ class LocalBlobStore:
         """Raise :class:`StorageError` unless the folder exists and this process may write to it."""
         if not self.root.is_dir() or not os.access(self.root, os.W_OK | os.X_OK):
             raise StorageError(f"blob folder {self.root} is missing or not writable")
+
+    def exists(self, name: str) -> bool:
+        return self._path(name).is_file()
 
     def check_space(self, size: int) -> None:
         """Raise :class:`StorageFull` unless *size* bytes fit above the reserve."""

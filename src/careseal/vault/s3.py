@@ -63,6 +63,13 @@ class S3BlobStore:
         except (BotoCoreError, ClientError) as error:
             raise StorageError(f"cannot reach {self._where()}: {_reason(error)}") from None
 
+    def exists(self, name: str) -> bool:
+        _check(name)
+        try:
+            return bool(self._storage.exists(name))
+        except (BotoCoreError, ClientError) as error:
+            raise StorageError(f"cannot look up blob {name} in {self._where()}: {_reason(error)}") from None
+
     def check_space(self, size: int) -> None:
         """Do nothing, because a bucket reports no free space; a full one fails the upload instead."""
 
