@@ -224,7 +224,7 @@ def _init(args: argparse.Namespace) -> int:
     print(f"Publish this DNS TXT record so receivers can check pickup notices:\n"
           f"  careseal._domainkey.{args.hostname}  TXT  \"{instance.dkim_dns_record(dkim_key)}\"")
     command = Path(sys.argv[0]).resolve() if Path(sys.argv[0]).name == "careseal" else "careseal"
-    print(f"Start it with: {command} --config {config_path} run")
+    print(f"To start it later: {command} --config {config_path} run")
     return 0
 
 

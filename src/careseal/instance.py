@@ -46,7 +46,7 @@ min_free_mb = 100
 # access_key_id = ""
 # secret_access_key_file = "/etc/careseal/s3.secret"
 # ca_file = ""               # a private CA for the endpoint's certificate
-# addressing_style = "auto"  # auto, path or virtual
+# addressing_style = "auto"  # auto, path or virtual; path suits most non-AWS servers
 
 [keys]
 # Key-encryption keys. Keep this folder out of database backups, and back it
@@ -63,7 +63,8 @@ max_message_size = "25M"
 max_recipients = 100
 
 [mx]
-# Inbound MX for patient replies (not yet active in this version).
+# Inbound MX for patients' replies to tracked Reply-To addresses; point the
+# MX record of each domain below at this listener.
 listen = "{mx_listen}"
 domains = ["{hostname}"]
 
