@@ -128,6 +128,7 @@ class DeliveryConfig:
     lease: int
     timeout: int
     mta_sts: bool = True
+    keep_content: int = 30 * 86400  # seconds a finished message's sealed content is kept
 
 
 @dataclass(frozen=True)
@@ -502,7 +503,7 @@ def _mx(table: dict[str, Any], hostname: str) -> MXConfig:
 def _delivery(table: dict[str, Any], base: Path) -> DeliveryConfig:
     _reject_unknown(table, "delivery", {
         "policy", "ca_file", "routes", "port", "concurrency", "retry_schedule",
-        "max_queue_age", "lease", "timeout", "mta_sts",
+        "max_queue_age", "lease", "timeout", "mta_sts", "keep_content",
     })
     policy = _get(table, "policy", str, default="tls-or-escrow", key="delivery.policy")
     if policy in PLANNED_POLICIES:
@@ -544,6 +545,7 @@ def _delivery(table: dict[str, Any], base: Path) -> DeliveryConfig:
         lease=_duration(table.get("lease", "10m"), "delivery.lease"),
         timeout=_duration(table.get("timeout", "60s"), "delivery.timeout"),
         mta_sts=_get(table, "mta_sts", bool, default=True, key="delivery.mta_sts"),
+        keep_content=_duration(table.get("keep_content", "30d"), "delivery.keep_content", minimum=3600),
     )
 
 

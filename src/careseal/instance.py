@@ -85,6 +85,10 @@ port = 25
 # Apply recipient domains' MTA-STS policies (RFC 8461): where a domain
 # publishes one in enforce mode, only the MX hosts it lists get mail.
 mta_sts = true
+# How long a message's sealed content is kept after its last delivery ended,
+# for checking patients' replies for quoted text. Escrowed content follows
+# [escrow] expiry instead.
+keep_content = "30d"
 # Deliveries attempted at once by each worker process.
 concurrency = 8
 # Delay before each retry; the last one repeats until max_queue_age.

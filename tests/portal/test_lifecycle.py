@@ -14,7 +14,7 @@ from careseal.escrow import lifecycle
 from careseal.escrow.models import Escrow
 from careseal.queue import store
 from careseal.queue.keys import rotate
-from careseal.queue.models import Message
+from careseal.queue.models import Delivery, Message
 from careseal.queue.vault import blob_store, key_ring
 from careseal.vault.blobstore import StorageError
 from tests.portal.conftest import PATIENT, queue_and_escrow, sign_in
@@ -130,3 +130,41 @@ def test_key_rotation_keeps_messages_readable(lab_message: bytes) -> None:
     assert count == Message.objects.count()
     assert set(Message.objects.values_list("key_id", flat=True)) == {new_id}
     assert store.content(submitted()) == lab_message
+
+
+def finished(queue_id: str, days_ago: int) -> None:
+    when = timezone.now() - dt.timedelta(days=days_ago)
+    Message.objects.filter(pk=queue_id).update(created_at=when)
+    Delivery.objects.filter(message_id=queue_id).update(status=Delivery.Status.DELIVERED, finished_at=when)
+
+
+def test_housekeeping_removes_old_finished_content() -> None:
+    old = store.accept(store.Submission(content=b"Subject: s\r\n\r\nold\r\n", envelope_sender="a@clinic.test",
+                                        recipients=["p@patient.test"]))
+    recent = store.accept(store.Submission(content=b"Subject: s\r\n\r\nnew\r\n", envelope_sender="a@clinic.test",
+                                           recipients=["p@patient.test"]))
+    waiting = store.accept(store.Submission(content=b"Subject: s\r\n\r\nwait\r\n", envelope_sender="a@clinic.test",
+                                            recipients=["p@patient.test"]))
+    finished(old.id, 31)
+    finished(recent.id, 29)
+    Message.objects.filter(pk=waiting.id).update(created_at=timezone.now() - dt.timedelta(days=31))
+
+    lifecycle.housekeeping()
+
+    removed = dict(Message.objects.values_list("id", "content_removed_at"))
+    assert removed[old.id] is not None
+    assert removed[recent.id] is None
+    assert removed[waiting.id] is None
+    assert not blob_store().exists(old.id)
+    assert blob_store().exists(recent.id)
+
+
+def test_opened_escrow_keeps_content_past_retention(lab_message: bytes) -> None:
+    queue_and_escrow(lab_message)
+    message = submitted()
+    finished(message.id, 40)
+
+    lifecycle.housekeeping()
+
+    message.refresh_from_db()
+    assert message.content_removed_at is None

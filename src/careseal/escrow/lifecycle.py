@@ -86,7 +86,7 @@ def housekeeping(now: dt.datetime | None = None) -> dict[str, int]:
         for escrow_id, queue_id in due:
             audit.record("escrow.expired", subject={"queue_id": queue_id, "escrow_id": escrow_id},
                          data={"opened": Escrow.objects.filter(pk=escrow_id, first_opened_at__isnull=False).exists()})
-    for queue_id in {queue_id for _, queue_id in due} | set(_removals_outstanding()):
+    for queue_id in {queue_id for _, queue_id in due} | set(_removals_outstanding()) | set(_finished_long_ago(now)):
         remove_unneeded_content(queue_id)
     if expired:
         log.info("escrows expired count=%d", expired)
@@ -95,6 +95,20 @@ def housekeeping(now: dt.datetime | None = None) -> dict[str, int]:
 
 def content_stored(queue_id: str) -> bool:
     return Message.objects.filter(pk=queue_id, content_removed_at__isnull=True).exists()
+
+
+def _finished_long_ago(now: dt.datetime, limit: int = 200) -> list[str]:
+    """Return messages whose deliveries all ended more than [delivery] keep_content ago, content still stored.
+
+    Until then the content serves resends and the check of replies for
+    quoted text; after it, keeping PHI serves nothing.
+    """
+    cutoff = now - dt.timedelta(seconds=settings.CARESEAL.delivery.keep_content)
+    return list(Message.objects.filter(content_removed_at__isnull=True, created_at__lt=cutoff)
+                .exclude(deliveries__status__in=Delivery.PENDING)
+                .exclude(escrows__status=Escrow.Status.ACTIVE)
+                .exclude(deliveries__finished_at__gte=cutoff)
+                .values_list("id", flat=True).distinct()[:limit])
 
 
 def _removals_outstanding(limit: int = 100) -> list[str]:
