@@ -425,22 +425,22 @@ def _s3_endpoint(value: str) -> str:
     if not value:
         return ""
     key = "storage.endpoint_url"
-    shown = _redact(value)
+    redacted = _redact(value)
     endpoint = urlsplit(value)
     if endpoint.username is not None or endpoint.password is not None:
-        raise ConfigError(key, f"{shown} contains credentials; set access_key_id and secret_access_key_file instead")
+        raise ConfigError(key, f"{redacted} contains credentials; set access_key_id and secret_access_key_file instead")
     if (endpoint.scheme not in ("http", "https") or not endpoint.hostname or endpoint.path.strip("/")
             or endpoint.query or endpoint.fragment or not value.isascii() or value != value.strip()):
-        raise ConfigError(key, f"expected https://host or https://host:port, got {shown!r}")
+        raise ConfigError(key, f"expected https://host or https://host:port, got {redacted!r}")
     try:
         _ = endpoint.port  # parsed on access
     except ValueError:
-        raise ConfigError(key, f"invalid port in {shown!r}") from None
+        raise ConfigError(key, f"invalid port in {redacted!r}") from None
     if not _HOSTNAME.match(endpoint.hostname) and not _is_ip(endpoint.hostname):
-        raise ConfigError(key, f"invalid host name in {shown!r}")
+        raise ConfigError(key, f"invalid host name in {redacted!r}")
     if endpoint.scheme == "http" and not _is_loopback(endpoint.hostname):
         # Blobs are sealed, but over plain HTTP an attacker on the path could delete or replace them.
-        raise ConfigError(key, f"plain http is allowed for loopback endpoints only; use https for {shown!r}")
+        raise ConfigError(key, f"plain http is allowed for loopback endpoints only; use https for {redacted!r}")
     return value
 
 

@@ -49,7 +49,7 @@ class SessionTouchMiddleware:
 
 
 class StorageUnavailableMiddleware:
-    """Middleware that answers a blob store failure in a patient page with a page of the portal's own.
+    """Middleware that turns a blob store failure in a patient page into a page of the portal's own.
 
     An outage of the storage service (an S3 endpoint down, a disk gone) is a
     temporary fault: 503 with Retry-After, and a page asking the patient to

@@ -382,7 +382,7 @@ def reply(request: HttpRequest, escrow_id: str) -> HttpResponse:
         queued = queue_to_clinic(content, message_id, clinician, "portal reply to the clinic: verified TLS only")
     except StorageError as error:
         if isinstance(error, BlobUnusable):
-            raise  # lost content is no outage; the error page says so
+            raise  # lost content is not an outage, and the error page explains that
         # Keep what the patient typed on the page; only attachments must be chosen again.
         log.error("portal reply not stored escrow=%s: %s", escrow.id, error)
         return render(request, "portal/reply.html", {"escrow": escrow, "form": form, "error": "storage"},

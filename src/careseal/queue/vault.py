@@ -54,7 +54,7 @@ def check_storage() -> None:
 
 
 def check_storage_at_start(role: str, sample: int = 3) -> bool:
-    """Log the storage in use and check it answers; warn if the newest messages' content is not there.
+    """Log the storage in use and check that it responds; warn if the newest messages' content is not there.
 
     A missing blob among the newest messages usually means [storage] was
     changed without copying the old content. Return False if the store

@@ -30,7 +30,7 @@ class StorageError(Exception):
 
 
 class BlobUnusable(StorageError):
-    """The store answered, and the blob cannot be used: retrying will not help."""
+    """A blob the store returned or reported missing, which retrying cannot fix."""
 
 
 class BlobNotFound(BlobUnusable):

@@ -4,7 +4,7 @@ Blobs are sealed with AES-256-GCM before they reach this module, so the
 bucket contains only ciphertext. The GCM tag also detects an object that
 was altered in storage. That is why uploads send checksums only where S3
 requires them: the aws-chunked checksum uploads that newer boto3 releases
-send by default fail on some servers (Swift 2.30 answers 501 NotImplemented).
+send by default fail on some servers (Swift 2.30 returns 501 NotImplemented).
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ class S3BlobStore:
         )
 
     def check_reachable(self) -> None:
-        """Raise :class:`StorageError` unless the bucket answers a HEAD request with these credentials."""
+        """Raise :class:`StorageError` unless a HEAD request on the bucket succeeds with these credentials."""
         try:
             self._storage.connection.meta.client.head_bucket(Bucket=self.bucket)
         except (BotoCoreError, ClientError) as error:
