@@ -18,6 +18,23 @@ class CommandError(Exception):
     """Invalid input to a command. The message names what to fix."""
 
 
+def _end_sessions(user_id: int) -> int:
+    """Delete every session of *user_id*, complete or only past the password step; return how many."""
+    from django.contrib.sessions.models import Session
+
+    from careseal.console.auth import SESSION_PENDING
+
+    ended = 0
+    for session in Session.objects.all().iterator():
+        data = session.get_decoded()
+        pending = data.get(SESSION_PENDING)
+        if str(data.get("_auth_user_id", "")) == str(user_id) or (
+                isinstance(pending, dict) and pending.get("id") == user_id):
+            session.delete()
+            ended += 1
+    return ended
+
+
 EX_TEMPFAIL = 75  # sysexits.h: a temporary failure, worth retrying
 
 
@@ -513,13 +530,16 @@ def _staff_reset_second_factor(args: argparse.Namespace) -> int:
     from careseal.audit import trail as audit
     from careseal.console.models import StaffPasskey, StaffTOTP
 
-    user = get_user_model().objects.filter(username=args.email, is_staff=True).first()
+    user = get_user_model().objects.filter(username=args.email.strip().lower(), is_staff=True).first()
     if user is None:
         raise CommandError(f"no staff account {args.email}")
     removed, _ = StaffTOTP.objects.filter(user=user).delete()
     passkeys, _ = StaffPasskey.objects.filter(user=user).delete()
+    sessions = _end_sessions(user.pk)
     audit.record("console.second_factor_reset", actor="operator", subject={"staff": user.pk},
-                 data={"passkeys_removed": passkeys})
+                 data={"passkeys_removed": passkeys, "sessions_ended": sessions})
+    if sessions:
+        print(f"Ended {sessions} session(s) of {args.email}, signed in or halfway through signing in")
     if passkeys:
         print(f"Removed {passkeys} passkey(s) of {args.email}")
     if removed:

@@ -215,7 +215,7 @@ def test_moved_totp_row_cannot_sign_in(client: Client) -> None:
     response = client.post("/console/second-factor", {"code": code})
 
     assert page.status_code == 500
-    assert "Ask an administrator to reset it" in page.content.decode()
+    assert "ask an administrator to reset your second factor" in page.content.decode()
     assert response.status_code == 500
     assert client.get("/console/admin/").status_code == 302
 
@@ -336,3 +336,41 @@ def test_reset_removes_passkeys(monkeypatch: pytest.MonkeyPatch, capsys: pytest.
     assert status == 0
     assert "Removed 1 passkey(s)" in capsys.readouterr().out
     assert not StaffPasskey.objects.filter(user=user).exists()
+
+
+def test_password_change_ends_pending_step(client: Client) -> None:
+    user = make_staff(roles.STAFF)
+    password_step(client, user)
+    user.set_password("a new password for this account 2")
+    user.save()
+
+    response = client.get("/console/second-factor")
+
+    assert response.status_code == 302
+    assert response["Location"] == "/console/sign-in"
+
+
+def test_pending_step_expires(client: Client) -> None:
+    user = make_staff(roles.STAFF)
+    password_step(client, user)
+    session = client.session
+    session["console_pending_user"]["at"] -= 301
+    session.save()
+
+    assert client.get("/console/second-factor").status_code == 302
+    assert client.post("/console/passkeys/authentication-options").status_code == 403
+
+
+def test_reset_ends_sessions(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("CARESEAL_CONFIG", str(settings.CARESEAL.path))
+    user = make_staff(roles.STAFF)
+    signed_in, halfway = Client(), Client()
+    sign_in(signed_in, user)
+    password_step(halfway, user)
+
+    status = cli.main(["staff", "reset-second-factor", user.username.upper()])
+
+    assert status == 0
+    assert "Ended 2 session(s)" in capsys.readouterr().out
+    assert signed_in.get("/console/admin/").status_code == 302
+    assert halfway.get("/console/second-factor").status_code == 302

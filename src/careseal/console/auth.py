@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from typing import Any
 
 import pyotp
 from django import forms
@@ -17,6 +18,7 @@ from django.contrib.auth import authenticate, get_user_model, login, logout
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.crypto import constant_time_compare
 from django.views.decorators.http import require_http_methods, require_POST
 
 from careseal.audit import trail as audit
@@ -27,6 +29,8 @@ from careseal.vault.secretbox import SealError
 log = logging.getLogger("careseal.console")
 
 SESSION_PENDING = "console_pending_user"
+# Seconds between the password step and the second factor, after which the password is asked again.
+PENDING_LIFETIME = 300
 SESSION_VERIFIED = "console_2fa"
 
 
@@ -60,14 +64,32 @@ def sign_in(request: HttpRequest) -> HttpResponse:
         audit.record("console.sign_in_failed", actor="staff:unknown", data={"step": "password"})
         return render(request, "console/sign_in.html", {"form": form, "error": "wrong"}, status=400)
     request.session.cycle_key()
-    request.session[SESSION_PENDING] = user.pk
+    request.session[SESSION_PENDING] = {"id": user.pk, "hash": user.get_session_auth_hash(), "at": time.time()}
     return redirect("console:second_factor")
+
+
+def pending_user(request: HttpRequest) -> Any:
+    """Return the account whose password step this session passed, or None.
+
+    The step counts for :data:`PENDING_LIFETIME` seconds, and only while the
+    password is unchanged: an intruder's half-finished sign-in ends when
+    the password is changed, even if the session is kept alive.
+    """
+    pending = request.session.get(SESSION_PENDING)
+    if not isinstance(pending, dict):
+        return None
+    user = get_user_model().objects.filter(pk=pending.get("id"), is_active=True, is_staff=True).first()
+    fresh = time.time() - float(pending.get("at", 0)) <= PENDING_LIFETIME
+    if user is None or not fresh or not constant_time_compare(str(pending.get("hash", "")),
+                                                                 user.get_session_auth_hash()):
+        request.session.pop(SESSION_PENDING, None)
+        return None
+    return user
 
 
 @require_http_methods(["GET", "POST"])
 def second_factor(request: HttpRequest) -> HttpResponse:
-    user_id = request.session.get(SESSION_PENDING)
-    user = get_user_model().objects.filter(pk=user_id, is_active=True, is_staff=True).first()
+    user = pending_user(request)
     if user is None:
         return redirect("console:sign_in")
     totp, _ = StaffTOTP.objects.get_or_create(user=user, defaults={"secret": pyotp.random_base32()})
@@ -77,7 +99,9 @@ def second_factor(request: HttpRequest) -> HttpResponse:
     except SealError:
         log.error("console second factor cannot be opened user_id=%d: the instance secret changed or the row "
                   "was altered; reset it with 'careseal staff reset-second-factor'", user.pk)
-        return render(request, "console/second_factor.html", {"form": form, "error": "unreadable"}, status=500)
+        # A passkey still works, so it stays on offer.
+        return render(request, "console/second_factor.html",
+                      {"form": form, "error": "unreadable", "has_passkey": user.passkeys.exists()}, status=500)
     context = {"form": form, "enrolling": not totp.confirmed,
                "has_passkey": totp.confirmed and user.passkeys.exists()}
     if not totp.confirmed:

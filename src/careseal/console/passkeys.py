@@ -15,7 +15,8 @@ import secrets
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth import get_user_model, login
+from django.contrib.auth import login
+from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -38,7 +39,7 @@ from webauthn.helpers.structs import (
 )
 
 from careseal.audit import trail as audit
-from careseal.console.auth import SESSION_PENDING, SESSION_VERIFIED, lock_key
+from careseal.console.auth import SESSION_PENDING, SESSION_VERIFIED, lock_key, pending_user
 from careseal.console.models import StaffPasskey
 from careseal.portal import identity
 from careseal.portal.passkeys import MAX_BODY, relying_party
@@ -94,8 +95,12 @@ def register(request: HttpRequest) -> HttpResponse:
         log.warning("console passkey registration rejected user_id=%d error=%s", request.user.pk,
                     type(error).__name__)
         return JsonResponse({"error": "the passkey could not be verified"}, status=400)
-    StaffPasskey.objects.create(user=request.user, credential_id=result.credential_id,
-                                public_key=result.credential_public_key, sign_count=result.sign_count)
+    try:
+        with transaction.atomic():
+            StaffPasskey.objects.create(user=request.user, credential_id=result.credential_id,
+                                        public_key=result.credential_public_key, sign_count=result.sign_count)
+    except IntegrityError:
+        return JsonResponse({"error": "this passkey is already registered"}, status=400)
     audit.record("console.passkey_registered", actor=f"staff:{request.user.pk}")
     log.info("console passkey registered user_id=%d", request.user.pk)
     return JsonResponse({"ok": True})
@@ -106,14 +111,9 @@ def _descriptors(user: Any) -> list[PublicKeyCredentialDescriptor]:
             for passkey in StaffPasskey.objects.filter(user=user)]
 
 
-def _pending_user(request: HttpRequest) -> Any:
-    return get_user_model().objects.filter(pk=request.session.get(SESSION_PENDING), is_active=True,
-                                           is_staff=True).first()
-
-
 @require_POST
 def authentication_options(request: HttpRequest) -> HttpResponse:
-    user = _pending_user(request)
+    user = pending_user(request)
     if user is None:
         return JsonResponse({"error": "enter your password first"}, status=403)
     allowed = _descriptors(user)
@@ -128,7 +128,7 @@ def authentication_options(request: HttpRequest) -> HttpResponse:
 
 @require_POST
 def authenticate(request: HttpRequest) -> HttpResponse:
-    user = _pending_user(request)
+    user = pending_user(request)
     if user is None:
         return JsonResponse({"error": "enter your password first"}, status=403)
     username = user.get_username()
@@ -161,7 +161,10 @@ def authenticate(request: HttpRequest) -> HttpResponse:
                     type(error).__name__)
         return JsonResponse({"error": "the passkey could not be verified"}, status=400)
 
-    StaffPasskey.objects.filter(pk=passkey.pk).update(sign_count=result.new_sign_count, last_used_at=timezone.now())
+    # Compare-and-set on the last use, so one assertion sent twice at once opens one session only.
+    if not StaffPasskey.objects.filter(pk=passkey.pk, last_used_at=passkey.last_used_at).update(
+            sign_count=result.new_sign_count, last_used_at=timezone.now()):
+        return JsonResponse({"error": "start the sign-in again"}, status=400)
     request.session.pop(SESSION_PENDING, None)
     login(request, user, backend="django.contrib.auth.backends.ModelBackend")
     request.session[SESSION_VERIFIED] = True
