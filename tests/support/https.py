@@ -28,6 +28,7 @@ class Reply:
     status: int = 200
     content_type: str = "text/plain"
     headers: dict[str, str] = field(default_factory=dict)
+    content_length: bool = True  # False: no Content-Length, the body ends when the connection closes
 
 
 def bind_443() -> tuple[socket.socket, str] | None:
@@ -68,7 +69,8 @@ class PolicyServer:
                 reply = server.reply
                 self.send_response(reply.status)
                 self.send_header("Content-Type", reply.content_type)
-                self.send_header("Content-Length", str(len(reply.body)))
+                if reply.content_length:
+                    self.send_header("Content-Length", str(len(reply.body)))
                 for name, value in reply.headers.items():
                     self.send_header(name, value)
                 self.end_headers()
@@ -92,6 +94,15 @@ class PolicyServer:
         self.httpd.shutdown()
         self.httpd.server_close()
         self.thread.join(5)
+
+
+def silent_listener() -> socket.socket:
+    """Return a socket listening on port 443 of a random loopback address that never answers a handshake."""
+    bound = bind_443()
+    if bound is None:
+        raise PermissionError("binding port 443 needs root")
+    bound[0].listen(8)
+    return bound[0]
 
 
 def policy(mode: str, *mx: str, max_age: int = 86400) -> bytes:

@@ -135,3 +135,10 @@ def test_mx_matching(host: str, allowed: bool) -> None:
     parsed = mtasts.Policy(mode="enforce", mx=("mx.patient.test", "*.backup.patient.test"), max_age=60)
 
     assert parsed.allows(host) is allowed
+
+
+def test_body_without_length_rejected(policy_domain: Callable[..., tuple[str, int]], ca_file: Path) -> None:
+    server = policy_domain(Reply(policy("enforce", "mx.patient.test"), content_length=False))
+
+    with pytest.raises(mtasts.PolicyError, match="neither Content-Length nor chunked"):
+        fetch(server, ca_file)

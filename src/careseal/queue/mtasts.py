@@ -13,11 +13,14 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import ssl
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import dns.asyncresolver
+import dns.exception
+import dns.name
 from django.utils import timezone
 
 from careseal.queue.models import MtaStsPolicy
@@ -27,6 +30,13 @@ from careseal.transport.nexthop import NextHop
 log = logging.getLogger("careseal.delivery")
 
 RunInDatabase = Callable[..., Awaitable[Any]]
+
+# A cached policy in use is fetched again after this long (RFC 8461 section 5.1 asks for periodic refreshes).
+REFRESH_AFTER = dt.timedelta(days=1)
+# Seconds this process waits after a failed fetch before fetching from that domain again, so
+# every delivery to a domain with a broken or slow policy host does not pay the fetch timeout.
+FAILURE_BACKOFF = 300.0
+_failed_until: dict[str, float] = {}
 
 
 @dataclass
@@ -42,7 +52,12 @@ class Applied:
 async def apply(domain: str, hops: list[NextHop], *, resolver: dns.asyncresolver.Resolver,
                 context: ssl.SSLContext, timeout: float, db: RunInDatabase) -> Applied:
     """Return *hops* as *domain*'s MTA-STS policy allows them, fetching or reusing the policy."""
-    policy, evidence = await _policy(domain, resolver=resolver, context=context, timeout=timeout, db=db)
+    try:
+        # One spelling for DNS, the Host header, the certificate check and the cache: the IDNA 2008 A-label.
+        name = dns.name.from_unicode(domain, idna_codec=dns.name.IDNA_2008).to_text(omit_final_dot=True).lower()
+    except (dns.exception.DNSException, UnicodeError):
+        return Applied(hops)
+    policy, evidence = await _policy(name, resolver=resolver, context=context, timeout=timeout, db=db)
     if policy is None or policy.mode == "none":
         return Applied(hops, evidence)
     unlisted = [hop.name for hop in hops if not policy.allows(hop.name)]
@@ -53,35 +68,57 @@ async def apply(domain: str, hops: list[NextHop], *, resolver: dns.asyncresolver
     allowed = [hop for hop in hops if policy.allows(hop.name)]
     if unlisted:
         evidence += f"; rejected {', '.join(unlisted)}"
-        log.warning("MTA-STS rejected MX hosts domain=%s hosts=%s", domain, ",".join(unlisted))
+        log.warning("MTA-STS rejected MX hosts domain=%s hosts=%s", name, ",".join(unlisted))
     return Applied(allowed, evidence, enforce=True, rejected=unlisted)
 
 
 async def _policy(domain: str, *, resolver: dns.asyncresolver.Resolver, context: ssl.SSLContext,
                   timeout: float, db: RunInDatabase) -> tuple[mtasts.Policy | None, str]:
+    """Return the policy to apply and a short note on where it came from; details of failures are logged."""
     cached: MtaStsPolicy | None = await db(_cached, domain)
     try:
         policy_id = await mtasts.discover(domain, resolver)
     except mtasts.PolicyError as error:
+        log.warning("MTA-STS TXT lookup failed domain=%s: %s", domain, error)
         if cached is not None:
-            return _from_row(cached), f"{cached.mode} id={cached.policy_id} (cached; {error})"
-        return None, f"none ({error})"
-    if policy_id is None:
-        if cached is not None:
-            return _from_row(cached), f"{cached.mode} id={cached.policy_id} (cached; TXT record gone)"
+            return _from_row(cached), f"{cached.mode} id={cached.policy_id} (cached; TXT lookup failed)"
+        return None, "unavailable (TXT lookup failed)"
+    if policy_id is None and cached is None:
         return None, ""
-    if cached is not None and cached.policy_id == policy_id:
-        return _from_row(cached), f"{cached.mode} id={policy_id} (cached)"
+    if cached is not None and policy_id in (None, cached.policy_id):
+        note = "cached" if policy_id else "cached; TXT record gone"
+        if timezone.now() - cached.fetched_at < REFRESH_AFTER:
+            return _from_row(cached), f"{cached.mode} id={cached.policy_id} ({note})"
+        # Refreshed while still cached, so a policy in use does not lapse at first fetch plus max_age.
+        refreshed = await _fetch(domain, cached.policy_id, resolver=resolver, context=context, timeout=timeout,
+                                 db=db)
+        if refreshed is None:
+            return _from_row(cached), f"{cached.mode} id={cached.policy_id} ({note}; refresh failed)"
+        return refreshed, f"{refreshed.mode} id={cached.policy_id} (refreshed)"
+    assert policy_id is not None
+    fetched = await _fetch(domain, policy_id, resolver=resolver, context=context, timeout=timeout, db=db)
+    if fetched is None:
+        if cached is not None:
+            return _from_row(cached), f"{cached.mode} id={cached.policy_id} (cached; new policy not fetched)"
+        return None, "unavailable (policy not fetched)"
+    return fetched, f"{fetched.mode} id={policy_id} (fetched)"
+
+
+async def _fetch(domain: str, policy_id: str, *, resolver: dns.asyncresolver.Resolver, context: ssl.SSLContext,
+                 timeout: float, db: RunInDatabase) -> mtasts.Policy | None:
+    """Fetch and store the policy, or return None; a failure is not retried for a while in this process."""
+    if _failed_until.get(domain, 0.0) > time.monotonic():
+        return None
     try:
         policy = await mtasts.fetch(domain, resolver=resolver, context=context, timeout=timeout)
     except mtasts.PolicyError as error:
-        log.warning("MTA-STS policy fetch failed domain=%s: %s", domain, error)
-        if cached is not None:
-            return _from_row(cached), f"{cached.mode} id={cached.policy_id} (cached; new policy not fetched: {error})"
-        return None, f"none (policy id={policy_id} not fetched: {error})"
+        _failed_until[domain] = time.monotonic() + FAILURE_BACKOFF
+        log.warning("MTA-STS policy fetch failed domain=%s id=%s: %s", domain, policy_id, error)
+        return None
+    _failed_until.pop(domain, None)
     await db(_store, domain, policy_id, policy)
     log.info("MTA-STS policy fetched domain=%s id=%s mode=%s", domain, policy_id, policy.mode)
-    return policy, f"{policy.mode} id={policy_id} (fetched)"
+    return policy
 
 
 def _cached(domain: str) -> MtaStsPolicy | None:

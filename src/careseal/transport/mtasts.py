@@ -29,6 +29,7 @@ HTTPS_PORT = 443
 MAX_POLICY_BYTES = 64 * 1024  # ample for any real policy; a larger body is rejected
 MAX_AGE_LIMIT = 31_557_600  # one year, the RFC's upper bound for max_age
 MODES = ("enforce", "testing", "none")
+MAX_ADDRESSES = 4  # addresses of the policy host tried, in the order DNS gave them
 
 _MAX_AGE = re.compile(r"^[0-9]{1,10}$")
 _TXT_ID = re.compile(r"^[A-Za-z0-9]{1,32}$")
@@ -71,7 +72,8 @@ async def discover(domain: str, resolver: dns.asyncresolver.Resolver) -> str | N
         answer = await resolver.resolve(f"_mta-sts.{domain}", "TXT")
     except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
         return None
-    except (dns.exception.Timeout, dns.resolver.NoNameservers, dns.resolver.LifetimeTimeout) as error:
+    except dns.exception.DNSException as error:
+        # Timeouts and server failures, and names too long to look up at all.
         raise PolicyError(f"TXT lookup for _mta-sts.{domain} failed: {type(error).__name__}") from None
     records = [b"".join(record.strings).decode("ascii", "replace") for record in answer]
     records = [record for record in records if record.startswith("v=STSv1;")]
@@ -116,18 +118,27 @@ def parse(text: str) -> Policy:
 
 async def fetch(domain: str, *, resolver: dns.asyncresolver.Resolver, context: ssl.SSLContext,
                 timeout: float) -> Policy:
-    """Fetch and parse the policy of *domain*; raise :class:`PolicyError` on any failure."""
+    """Fetch and parse the policy of *domain*; raise :class:`PolicyError` on any failure.
+
+    *timeout* bounds the whole fetch, lookups included, however many
+    addresses the policy host has, so a slow or silent host cannot hold a
+    delivery longer than that.
+    """
+    try:
+        return await asyncio.wait_for(_fetch(domain, resolver, context), timeout)
+    except TimeoutError:
+        raise PolicyError(f"policy fetch from mta-sts.{domain} timed out after {timeout:g} s") from None
+
+
+async def _fetch(domain: str, resolver: dns.asyncresolver.Resolver, context: ssl.SSLContext) -> Policy:
     host = f"mta-sts.{domain}"
-    addresses = await _addresses(host, resolver)
+    addresses = (await _addresses(host, resolver))[:MAX_ADDRESSES]
     if not addresses:
         raise PolicyError(f"policy host {host} has no address")
     failures: list[str] = []
     for address in addresses:
         try:
-            body = await asyncio.wait_for(_get(host, address, context), timeout)
-        except TimeoutError:
-            failures.append(f"{address}: timed out after {timeout:g} s")
-            continue
+            body = await _get(host, address, context)
         except (OSError, ssl.SSLError, h11.ProtocolError, PolicyError) as error:
             failures.append(f"{address}: {_describe(error)}")
             continue
@@ -159,7 +170,12 @@ async def _get(host: str, address: str, context: ssl.SSLContext) -> bytes:
                 if event.status_code != 200:
                     # 3xx included: a policy host must not redirect.
                     raise PolicyError(f"HTTP status {event.status_code}")
-                content_type = dict(event.headers).get(b"content-type", b"").decode("latin-1")
+                headers = dict(event.headers)
+                chunked = b"chunked" in headers.get(b"transfer-encoding", b"").lower()
+                if b"content-length" not in headers and not chunked:
+                    # A body that ends only when the connection closes could be cut short unnoticed.
+                    raise PolicyError("response has neither Content-Length nor chunked encoding")
+                content_type = headers.get(b"content-type", b"").decode("latin-1")
                 if content_type.split(";")[0].strip().lower() != "text/plain":
                     raise PolicyError(f"content type {content_type or 'missing'}, expected text/plain")
             elif isinstance(event, h11.Data):
@@ -181,7 +197,7 @@ async def _addresses(host: str, resolver: dns.asyncresolver.Resolver) -> list[st
             answer = await resolver.resolve(host, rdtype)
         except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
             continue
-        except (dns.exception.Timeout, dns.resolver.NoNameservers, dns.resolver.LifetimeTimeout) as error:
+        except dns.exception.DNSException as error:
             raise PolicyError(f"{rdtype} lookup for {host} failed: {type(error).__name__}") from None
         found.extend(record.address for record in answer)
     return found
