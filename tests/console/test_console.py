@@ -374,3 +374,19 @@ def test_reset_ends_sessions(monkeypatch: pytest.MonkeyPatch, capsys: pytest.Cap
     assert "Ended 2 session(s)" in capsys.readouterr().out
     assert signed_in.get("/console/admin/").status_code == 302
     assert halfway.get("/console/second-factor").status_code == 302
+
+
+def test_sealing_migration_reverses() -> None:
+    user = make_staff(roles.STAFF)
+    sign_in(Client(), user)
+    secret = StaffTOTP.objects.get(user=user).secret
+
+    executor = MigrationExecutor(connection)
+    executor.migrate([("careseal_console", "0001_initial")])
+    old = executor.loader.project_state([("careseal_console", "0001_initial")]).apps
+    restored = old.get_model("careseal_console", "StaffTOTP").objects.get(user_id=user.pk).secret
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes())
+
+    assert restored == secret
+    assert StaffTOTP.objects.get(user=user).secret == secret
