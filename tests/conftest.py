@@ -110,3 +110,13 @@ def policy_domain(dns_server: Callable[[dict[str, str]], tuple[str, int]],
     yield start
     for server in servers:
         server.__exit__(None, None, None)
+
+
+@pytest.fixture(autouse=True)
+def no_remembered_mta_sts_failures() -> Iterator[None]:
+    """Forget MTA-STS fetch failures this process remembers, so one test's failure does not carry over."""
+    from careseal.queue import mtasts
+
+    mtasts._failed_until.clear()
+    yield
+    mtasts._failed_until.clear()

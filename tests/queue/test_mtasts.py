@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,13 +22,6 @@ from tests.support.dns import free_udp_tcp_port, zone
 from tests.support.https import PolicyServer, Reply, policy, silent_listener
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-@pytest.fixture(autouse=True)
-def no_remembered_failures() -> Iterator[None]:
-    mtasts._failed_until.clear()
-    yield
-    mtasts._failed_until.clear()
 
 PolicyDomain = Callable[..., tuple[str, int]]
 GOOD = NextHop("mx.patient.test", 25, ("127.0.0.1",), "mx", 10)
@@ -220,3 +213,34 @@ def test_overlong_domain_does_not_crash(dns_server: Callable[..., tuple[str, int
 
     assert applied.hops == [GOOD]
     assert applied.evidence == "unavailable (TXT lookup failed)"
+
+
+def test_short_lived_policy_refreshed_at_half_age(policy_domain: PolicyDomain,
+                                                  dns_server: Callable[..., tuple[str, int]], ca_file: Path) -> None:
+    server = policy_domain(Reply(policy("enforce", "mx.patient.test", max_age=600)))
+    apply(server, ca_file)
+    MtaStsPolicy.objects.filter(domain="patient.test").update(fetched_at=timezone.now() - dt.timedelta(seconds=301))
+
+    refreshed = apply(server, ca_file, [GOOD])
+    # Then the TXT record is stripped; the refreshed policy still applies.
+    stripped = dns_server({"patient.test": zone("patient.test", "mx A 127.0.0.1")})
+    later = apply(stripped, ca_file)
+
+    assert refreshed.evidence == "enforce id=20261204 (refreshed)"
+    assert later.enforce
+    assert later.hops == [GOOD]
+
+
+def test_concurrent_deliveries_share_one_fetch(policy_domain: PolicyDomain, ca_file: Path) -> None:
+    server = policy_domain(Reply(policy("enforce", "mx.patient.test")))
+    resolver = nexthop.make_resolver([server], 5.0)
+
+    async def many() -> list[mtasts.Applied]:
+        return await asyncio.gather(*(mtasts.apply("patient.test", [GOOD, SPOOFED], resolver=resolver,
+                                                   context=verified_context(ca_file), timeout=5.0, db=in_thread)
+                                      for _ in range(10)))
+
+    results = asyncio.run(many())
+
+    assert all(result.hops == [GOOD] for result in results)
+    assert sum(result.evidence.startswith("enforce id=20261204 (fetched)") for result in results) == 1

@@ -10,6 +10,7 @@ nothing but the evidence, and ``none`` withdraws the policy.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import logging
 import ssl
@@ -19,8 +20,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import dns.asyncresolver
-import dns.exception
-import dns.name
 from django.utils import timezone
 
 from careseal.queue.models import MtaStsPolicy
@@ -31,7 +30,8 @@ log = logging.getLogger("careseal.delivery")
 
 RunInDatabase = Callable[..., Awaitable[Any]]
 
-# A cached policy in use is fetched again after this long (RFC 8461 section 5.1 asks for periodic refreshes).
+# A cached policy in use is fetched again after this long, or after half its max_age if that is
+# sooner (RFC 8461 section 5.1 asks for refreshes before a policy in use expires).
 REFRESH_AFTER = dt.timedelta(days=1)
 # Seconds this process waits after a failed fetch before fetching from that domain again, so
 # every delivery to a domain with a broken or slow policy host does not pay the fetch timeout.
@@ -53,11 +53,12 @@ async def apply(domain: str, hops: list[NextHop], *, resolver: dns.asyncresolver
                 context: ssl.SSLContext, timeout: float, db: RunInDatabase) -> Applied:
     """Return *hops* as *domain*'s MTA-STS policy allows them, fetching or reusing the policy."""
     try:
-        # One spelling for DNS, the Host header, the certificate check and the cache: the IDNA 2008 A-label.
-        name = dns.name.from_unicode(domain, idna_codec=dns.name.IDNA_2008).to_text(omit_final_dot=True).lower()
-    except (dns.exception.DNSException, UnicodeError):
+        name = mtasts.a_label(domain)
+    except mtasts.PolicyError:
         return Applied(hops)
-    policy, evidence = await _policy(name, resolver=resolver, context=context, timeout=timeout, db=db)
+    # One policy step per domain at a time in this process, so concurrent deliveries share one fetch.
+    async with _lock_for(name):
+        policy, evidence = await _policy(name, resolver=resolver, context=context, timeout=timeout, db=db)
     if policy is None or policy.mode == "none":
         return Applied(hops, evidence)
     unlisted = [hop.name for hop in hops if not policy.allows(hop.name)]
@@ -87,7 +88,8 @@ async def _policy(domain: str, *, resolver: dns.asyncresolver.Resolver, context:
         return None, ""
     if cached is not None and policy_id in (None, cached.policy_id):
         note = "cached" if policy_id else "cached; TXT record gone"
-        if timezone.now() - cached.fetched_at < REFRESH_AFTER:
+        refresh_after = min(REFRESH_AFTER, dt.timedelta(seconds=cached.max_age / 2))
+        if timezone.now() - cached.fetched_at < refresh_after:
             return _from_row(cached), f"{cached.mode} id={cached.policy_id} ({note})"
         # Refreshed while still cached, so a policy in use does not lapse at first fetch plus max_age.
         refreshed = await _fetch(domain, cached.policy_id, resolver=resolver, context=context, timeout=timeout,
@@ -119,6 +121,19 @@ async def _fetch(domain: str, policy_id: str, *, resolver: dns.asyncresolver.Res
     await db(_store, domain, policy_id, policy)
     log.info("MTA-STS policy fetched domain=%s id=%s mode=%s", domain, policy_id, policy.mode)
     return policy
+
+
+_locks: dict[str, tuple[asyncio.AbstractEventLoop, asyncio.Lock]] = {}
+
+
+def _lock_for(domain: str) -> asyncio.Lock:
+    """Return this event loop's lock for *domain*; a lock is bound to the loop that first waits on it."""
+    loop = asyncio.get_running_loop()
+    held = _locks.get(domain)
+    if held is None or held[0] is not loop:
+        held = (loop, asyncio.Lock())
+        _locks[domain] = held
+    return held[1]
 
 
 def _cached(domain: str) -> MtaStsPolicy | None:

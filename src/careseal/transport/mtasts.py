@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import dns.asyncresolver
 import dns.exception
+import dns.name
 import dns.resolver
 import h11
 
@@ -62,12 +63,26 @@ class Policy:
         return False
 
 
+def a_label(domain: str) -> str:
+    """Return *domain* as its lowercase IDNA 2008 A-label, the one spelling used for DNS, HTTP and TLS.
+
+    Python's ssl and the "idna" codec follow IDNA 2003, which spells some
+    names differently (straße as strasse), so no Unicode name reaches them.
+    Raises :class:`PolicyError` for a name that has no A-label.
+    """
+    try:
+        return dns.name.from_unicode(domain, idna_codec=dns.name.IDNA_2008).to_text(omit_final_dot=True).lower()
+    except (dns.exception.DNSException, UnicodeError) as error:
+        raise PolicyError(f"domain {domain!r} has no valid IDNA form: {type(error).__name__}") from None
+
+
 async def discover(domain: str, resolver: dns.asyncresolver.Resolver) -> str | None:
     """Return the policy id from ``_mta-sts.DOMAIN``'s TXT record, or None where there is no valid one.
 
     Raises :class:`PolicyError` for a DNS failure, which is not the same as
     an absent record: the caller keeps using a cached policy then.
     """
+    domain = a_label(domain)
     try:
         answer = await resolver.resolve(f"_mta-sts.{domain}", "TXT")
     except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
@@ -124,6 +139,7 @@ async def fetch(domain: str, *, resolver: dns.asyncresolver.Resolver, context: s
     addresses the policy host has, so a slow or silent host cannot hold a
     delivery longer than that.
     """
+    domain = a_label(domain)
     try:
         return await asyncio.wait_for(_fetch(domain, resolver, context), timeout)
     except TimeoutError:
