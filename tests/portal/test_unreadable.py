@@ -47,9 +47,9 @@ def test_altered_content_page(client: Client, lab_message: bytes) -> None:
 
 def test_inbox_lists_readable_messages(client: Client, lab_message: bytes) -> None:
     lost = queue_and_escrow(lab_message)
-    kept = queue_and_escrow(lab_message.replace(b"Lab results: HbA1c", b"Appointment reminder")
+    readable = queue_and_escrow(lab_message.replace(b"Lab results: HbA1c", b"Appointment reminder")
                             .replace(b"<orig-1@", b"<orig-2@"))
-    sign_in(client, kept)
+    sign_in(client, readable)
     blob_store().delete(Escrow.objects.get(pk=lost.escrow_id).message_id)
 
     response = client.get("/messages/")

@@ -31,7 +31,7 @@ log = logging.getLogger("careseal.delivery")
 RunInDatabase = Callable[..., Awaitable[Any]]
 
 # A cached policy in use is fetched again after this long, or after half its max_age if that is
-# sooner (RFC 8461 section 5.1 asks for refreshes before a policy in use expires).
+# sooner (RFC 8461 section 5.1 recommends refreshing a policy in use before it expires).
 REFRESH_AFTER = dt.timedelta(days=1)
 # Seconds this process waits after a failed fetch before fetching from that domain again, so
 # every delivery to a domain with a broken or slow policy host does not pay the fetch timeout.
@@ -129,11 +129,11 @@ _locks: dict[str, tuple[asyncio.AbstractEventLoop, asyncio.Lock]] = {}
 def _lock_for(domain: str) -> asyncio.Lock:
     """Return this event loop's lock for *domain*; a lock is bound to the loop that first waits on it."""
     loop = asyncio.get_running_loop()
-    held = _locks.get(domain)
-    if held is None or held[0] is not loop:
-        held = (loop, asyncio.Lock())
-        _locks[domain] = held
-    return held[1]
+    entry = _locks.get(domain)
+    if entry is None or entry[0] is not loop:
+        entry = (loop, asyncio.Lock())
+        _locks[domain] = entry
+    return entry[1]
 
 
 def _cached(domain: str) -> MtaStsPolicy | None:
