@@ -14,6 +14,7 @@ the ``swift`` package installs; everything else stays in the folder.
 
 from __future__ import annotations
 
+import secrets
 import shutil
 import signal
 import subprocess
@@ -118,13 +119,17 @@ class SwiftS3:
         self._spawn("proxy", ["swift-proxy-server", str(self.directory / "proxy.conf"), "-v"])
         self._wait_ready()
 
-    def client(self, secret: str = SECRET_ACCESS_KEY):  # type: ignore[no-untyped-def]
-        """A boto3 S3 client of the test's own, to look at the bucket from outside the gateway."""
+    def client(self, secret: str = SECRET_ACCESS_KEY, attempts: int = 4):  # type: ignore[no-untyped-def]
+        """A boto3 S3 client of the test's own, to look at the bucket from outside the gateway.
+
+        It retries, as Swift may answer 503 while a server behind the proxy is busy.
+        """
         return boto3.client(
             "s3", endpoint_url=self.endpoint_url, region_name="us-east-1", verify=str(self.ca_file),
             aws_access_key_id=ACCESS_KEY_ID, aws_secret_access_key=secret,
             config=Config(s3={"addressing_style": "path"}, request_checksum_calculation="when_required",
-                          response_checksum_validation="when_required", retries={"max_attempts": 1}),
+                          response_checksum_validation="when_required",
+                          retries={"mode": "standard", "max_attempts": attempts}),
         )
 
     def create_bucket(self, name: str) -> None:
@@ -147,13 +152,18 @@ class SwiftS3:
 
     def _wait_ready(self) -> None:
         deadline = time.monotonic() + START_TIMEOUT
-        client = self.client()
+        client = self.client(attempts=1)
         while True:
             for name, process in self.processes.items():
                 if process.poll() is not None:
                     raise RuntimeError(f"{name} exited with {process.returncode}:\n{self.log()[-3000:]}")
             try:
-                client.list_buckets()
+                # Listing reaches only the account server; a bucket and an object reach the other two.
+                probe = f"ready-{secrets.token_hex(4)}"
+                client.create_bucket(Bucket=probe)
+                client.put_object(Bucket=probe, Key="probe", Body=b"probe")
+                client.delete_object(Bucket=probe, Key="probe")
+                client.delete_bucket(Bucket=probe)
                 return
             except Exception as error:  # noqa: BLE001 - any failure means not ready yet
                 if time.monotonic() > deadline:
