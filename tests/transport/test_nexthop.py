@@ -123,3 +123,14 @@ def test_resolve_unreachable_server_is_temporary() -> None:
         resolve("clinic.test", silent, timeout=1.0)
 
     assert raised.value.permanent is False
+
+
+def test_overlong_domain_fails_permanently(dns_server: DnsServer) -> None:
+    server = dns_server({"clinic.test": zone("clinic.test", "mx1 A 127.0.0.11")})
+    domain = ".".join(["a" * 63] * 4) + ".test"
+
+    with pytest.raises(ResolutionError) as raised:
+        resolve(domain, server)
+
+    assert raised.value.permanent
+    assert "not a valid DNS name" in raised.value.reason

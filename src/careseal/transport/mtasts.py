@@ -25,6 +25,8 @@ import dns.name
 import dns.resolver
 import h11
 
+from careseal.transport import nexthop
+
 WELL_KNOWN_PATH = "/.well-known/mta-sts.txt"
 HTTPS_PORT = 443
 MAX_POLICY_BYTES = 64 * 1024  # ample for any real policy; a larger body is rejected
@@ -207,16 +209,10 @@ async def _get(host: str, address: str, context: ssl.SSLContext) -> bytes:
 
 
 async def _addresses(host: str, resolver: dns.asyncresolver.Resolver) -> list[str]:
-    found: list[str] = []
-    for rdtype in ("A", "AAAA"):
-        try:
-            answer = await resolver.resolve(host, rdtype)
-        except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
-            continue
-        except dns.exception.DNSException as error:
-            raise PolicyError(f"{rdtype} lookup for {host} failed: {type(error).__name__}") from None
-        found.extend(record.address for record in answer)
-    return found
+    try:
+        return list(await nexthop.host_addresses(host, resolver))
+    except nexthop.ResolutionError as error:
+        raise PolicyError(error.reason) from None
 
 
 def _describe(error: BaseException) -> str:

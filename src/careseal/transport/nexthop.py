@@ -71,7 +71,7 @@ async def resolve(domain: str, *, routes: dict[str, Route], port: int,
     domain = domain.lower().rstrip(".")
     route = routes.get(domain)
     if route is not None:
-        addresses = await _addresses(route.host, resolver)
+        addresses = await host_addresses(route.host, resolver)
         if not addresses:
             raise ResolutionError(f"route host {route.host} has no address", permanent=False)
         return [NextHop(route.host, route.port, addresses, "route")]
@@ -81,11 +81,13 @@ async def resolve(domain: str, *, routes: dict[str, Route], port: int,
     except dns.resolver.NXDOMAIN:
         raise ResolutionError(f"domain {domain} does not exist", permanent=True) from None
     except dns.resolver.NoAnswer:
-        addresses = await _addresses(domain, resolver)
+        addresses = await host_addresses(domain, resolver)
         if not addresses:
             raise ResolutionError(f"domain {domain} has neither MX nor address records", permanent=True) from None
         return [NextHop(domain, port, addresses, "implicit-mx")]
-    except (dns.exception.Timeout, dns.resolver.NoNameservers, dns.resolver.LifetimeTimeout) as error:
+    except (dns.name.NameTooLong, dns.name.EmptyLabel, dns.name.LabelTooLong):
+        raise ResolutionError(f"domain {domain} is not a valid DNS name", permanent=True) from None
+    except dns.exception.DNSException as error:
         raise ResolutionError(f"MX lookup for {domain} failed: {type(error).__name__}", permanent=False) from None
 
     records = sorted(answer, key=lambda r: (r.preference, random.random()))  # noqa: S311 (load spreading)
@@ -97,7 +99,7 @@ async def resolve(domain: str, *, routes: dict[str, Route], port: int,
         if record.exchange == dns.name.root:
             continue
         name = record.exchange.to_text(omit_final_dot=True).lower()
-        addresses = await _addresses(name, resolver)
+        addresses = await host_addresses(name, resolver)
         if addresses:
             hops.append(NextHop(name, port, addresses, "mx", record.preference))
     if not hops:
@@ -105,7 +107,11 @@ async def resolve(domain: str, *, routes: dict[str, Route], port: int,
     return hops
 
 
-async def _addresses(host: str, resolver: dns.asyncresolver.Resolver) -> tuple[str, ...]:
+async def host_addresses(host: str, resolver: dns.asyncresolver.Resolver) -> tuple[str, ...]:
+    """Return the IPv4 and IPv6 addresses of *host* (or *host* itself if it is an address).
+
+    Raises a temporary :class:`ResolutionError` when a lookup fails rather than finding nothing.
+    """
     try:
         return (str(ipaddress.ip_address(host)),)
     except ValueError:
@@ -116,7 +122,7 @@ async def _addresses(host: str, resolver: dns.asyncresolver.Resolver) -> tuple[s
             answer = await resolver.resolve(host, rdtype)
         except (dns.resolver.NXDOMAIN, dns.resolver.NoAnswer):
             continue
-        except (dns.exception.Timeout, dns.resolver.NoNameservers, dns.resolver.LifetimeTimeout) as error:
+        except dns.exception.DNSException as error:
             raise ResolutionError(f"{rdtype} lookup for {host} failed: {type(error).__name__}",
                                   permanent=False) from None
         found.extend(record.address for record in answer)
