@@ -8,11 +8,10 @@ import re
 import time
 from pathlib import Path
 
-import pyotp
 import pytest
 import trustme
 
-from tests.support.browser import chromium, off_loopback
+from tests.support.browser import chromium, console_first_sign_in, off_loopback
 from tests.support.gateway import ADMIN, ADMIN_PASSWORD, Gateway
 from tests.support.sinks import TLSSink
 
@@ -46,14 +45,7 @@ def test_console_recall_closes_portal(gateway_factory: object, ca: trustme.CA, t
             staff = browser.new_page()
             staff.on("request", lambda request: requests.append(request.url))
             staff.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
-            staff.goto(base + "/console/sign-in")
-            staff.get_by_label("Email address").fill(ADMIN)
-            staff.get_by_label("Password").fill(ADMIN_PASSWORD)
-            staff.get_by_role("button", name="Continue").click()
-            secret = staff.locator("[data-totp-secret]").inner_text()
-            staff.get_by_label("6-digit code from your authenticator app").fill(pyotp.TOTP(secret).now())
-            staff.get_by_role("button", name="Sign in").click()
-            staff.wait_for_url(base + "/console/admin/")
+            console_first_sign_in(staff, base, ADMIN, ADMIN_PASSWORD)
 
             staff.goto(base + "/console/admin/careseal_escrow/escrow/?q=pat%40patient.test")
             rows = staff.locator("#result_list tbody tr").count()

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import trustme
 
-from tests.support.browser import chromium, off_loopback
+from tests.support.browser import chromium, off_loopback, virtual_authenticator
 from tests.support.gateway import Gateway
 from tests.support.sinks import Received, TLSSink
 
@@ -53,11 +53,7 @@ def test_passkey_registration_and_sign_in(gateway_factory: object, ca: trustme.C
             context = browser.new_context()
             page = context.new_page()
             page.on("request", lambda request: requests.append(request.url))
-            cdp = context.new_cdp_session(page)
-            cdp.send("WebAuthn.enable")
-            authenticator = cdp.send("WebAuthn.addVirtualAuthenticator", {"options": {
-                "protocol": "ctap2", "transport": "internal", "hasResidentKey": True,
-                "hasUserVerification": True, "isUserVerified": True}})["authenticatorId"]
+            cdp, authenticator = virtual_authenticator(context, page)
 
             page.goto(link)
             page.get_by_role("button", name="Send me a code").click()
