@@ -249,7 +249,7 @@ def load(path: Path) -> Config:
 def load_storage(path: Path) -> StorageConfig:
     """Read only the [storage] table of the file at *path*, ignoring CARESEAL_STORAGE_URL."""
     raw = _read(path)
-    return _storage(_table(raw, "storage"), path.parent.resolve(), url_override="")
+    return _storage(_table(raw, "storage"), path.parent.resolve(), environment=False)
 
 
 def _read(path: Path) -> dict[str, Any]:
@@ -354,10 +354,10 @@ _ACCESS_KEY = re.compile(r"[!-~]{1,256}")
 _S3_KEYS = {"endpoint_url", "region", "access_key_id", "secret_access_key_file", "ca_file", "addressing_style"}
 
 
-def _storage(table: dict[str, Any], base: Path, url_override: str | None = None) -> StorageConfig:
+def _storage(table: dict[str, Any], base: Path, environment: bool = True) -> StorageConfig:
+    """Validate the [storage] table; with *environment*, CARESEAL_STORAGE_URL overrides its url."""
     _reject_unknown(table, "storage", {"url", "min_free_mb"} | _S3_KEYS)
-    if url_override is None:
-        url_override = os.environ.get("CARESEAL_STORAGE_URL", "")
+    url_override = os.environ.get("CARESEAL_STORAGE_URL", "") if environment else ""
     url = url_override or _get(table, "url", str, default="file:blobs", key="storage.url")
     min_free = _get(table, "min_free_mb", int, default=100, key="storage.min_free_mb")
     if min_free < 0:

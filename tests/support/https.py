@@ -97,7 +97,7 @@ class PolicyServer:
 
 
 def silent_listener() -> socket.socket:
-    """Return a socket listening on port 443 of a random loopback address that never answers a handshake."""
+    """Return a socket listening on port 443 of a random loopback address that never completes a TLS handshake."""
     bound = bind_443()
     if bound is None:
         raise PermissionError("binding port 443 needs root")

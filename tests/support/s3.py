@@ -3,13 +3,13 @@
 ``SwiftS3`` builds one-replica rings for a single device in a folder of the
 test's own. It starts memcached, which Swift's S3 authentication needs, and
 the account, container, object and proxy servers. The proxy serves S3 over
-HTTPS with a certificate from the test CA. The proxy's tempauth middleware holds the
-one account; its S3 access key is ``ACCOUNT:USER``. Written for Swift 2.30
+HTTPS with a certificate from the test CA. The proxy's tempauth middleware
+defines the one account, whose S3 access key is ``ACCOUNT:USER``. Written for Swift 2.30
 (Debian's ``swift-proxy``, ``swift-account``, ``swift-container`` and
 ``swift-object`` packages) and Debian's ``memcached``.
 
 Swift reads its hash prefix and suffix from ``/etc/swift/swift.conf``, which
-the ``swift`` package installs; everything else stays in the folder.
+the ``swift`` package installs. Everything else stays in the folder.
 """
 
 from __future__ import annotations
@@ -120,9 +120,9 @@ class SwiftS3:
         self._wait_ready()
 
     def client(self, secret: str = SECRET_ACCESS_KEY, attempts: int = 4):  # type: ignore[no-untyped-def]
-        """A boto3 S3 client of the test's own, to look at the bucket from outside the gateway.
+        """Return a boto3 S3 client of the test's own, to look at the bucket from outside the gateway.
 
-        It retries, as Swift may answer 503 while a server behind the proxy is busy.
+        It retries, because Swift returns 503 while a server behind the proxy is busy.
         """
         return boto3.client(
             "s3", endpoint_url=self.endpoint_url, region_name="us-east-1", verify=str(self.ca_file),

@@ -100,8 +100,8 @@ def content_stored(queue_id: str) -> bool:
 def _finished_long_ago(now: dt.datetime, limit: int = 200) -> list[str]:
     """Return messages whose deliveries all ended more than [delivery] keep_content ago, content still stored.
 
-    Until then the content serves resends and the check of replies for
-    quoted text; after it, keeping PHI serves nothing.
+    Until then the content serves the check of patients' replies for quoted
+    text. After it, keeping the PHI serves no purpose.
     """
     cutoff = now - dt.timedelta(seconds=settings.CARESEAL.delivery.keep_content)
     return list(Message.objects.filter(content_removed_at__isnull=True, created_at__lt=cutoff)

@@ -183,7 +183,7 @@ class Worker:
         envelope = smtp.Envelope(sender=delivery.message.envelope_sender, recipient=delivery.recipient,
                                  content=content, smtputf8=delivery.message.smtputf8,
                                  body_8bit=delivery.message.body_8bit)
-        # An enforce policy asks for verified TLS, so mail without PHI gets no lower level there either.
+        # An enforce policy requires verified TLS, so mail without PHI gets no lower level there either.
         opportunistic = not applied.enforce and (
             delivery.policy == OPPORTUNISTIC
             or (delivery.policy == PLAIN_CONSENTED and await self._db(_consented, delivery)))

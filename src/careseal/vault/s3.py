@@ -126,7 +126,7 @@ def _reason(error: Exception) -> str:
         hint = _HINTS.get(code) or _HINTS.get(str(status), "")
         return f"{code} (HTTP {status}){hint}"
     if isinstance(error, SSLError):
-        return f"{error}: check storage.ca_file, which must hold the CA of the endpoint's certificate"
+        return f"{error}: check storage.ca_file, which must contain the CA of the endpoint's certificate"
     if isinstance(error, EndpointConnectionError | ConnectTimeoutError):
         return f"{error}: check storage.endpoint_url and that the service is running"
     return str(error) or type(error).__name__
