@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+
 import pytest
 
 from careseal.vault.secretbox import SealError, derive_key, open_text, seal_text
@@ -41,7 +43,10 @@ def test_malformed_values_rejected(sealed: str) -> None:
 
 def test_altered_ciphertext_rejected() -> None:
     sealed = seal_text(KEY, "JBSWY3DPEHPK3PXP", "staff-totp:7")
-    altered = sealed[:-2] + ("A" if sealed[-2] != "A" else "B") + sealed[-1]
+    # Flip a bit of the decoded bytes: changing a base64 character may touch only padding bits.
+    raw = bytearray(base64.urlsafe_b64decode(sealed[len("v1."):]))
+    raw[-1] ^= 0x01
+    altered = "v1." + base64.urlsafe_b64encode(bytes(raw)).decode()
 
     with pytest.raises(SealError):
         open_text(KEY, altered, "staff-totp:7")
